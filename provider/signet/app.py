@@ -1,0 +1,130 @@
+"""The HTTP surface Gatekeeper calls: /validate, /mutate, and /healthz, /readyz, /metrics.
+
+Both Gatekeeper endpoints always answer 200 with a ProviderResponse. A request that cannot be
+answered (bad body, too many keys) gets a `systemError` and no items, which the policy denies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from .engine import Engine
+from .metrics import Metrics
+from .reasons import DeterministicFailure, TransientFailure
+from .report import Report
+from .wire import BadRequest, Item, parse_request, response
+
+__all__ = ["AppSettings", "create_app"]
+
+
+class AppSettings:
+    def __init__(self, *, max_body_bytes: int = 1024 * 1024, max_keys: int = 1000) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.max_keys = max_keys
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(
+    engine: Engine,
+    metrics: Metrics,
+    *,
+    ready: Callable[[], bool] = lambda: True,
+    settings: AppSettings | None = None,
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
+) -> Starlette:
+    settings = settings or AppSettings()
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > settings.max_body_bytes:
+            raise _TooLarge
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > settings.max_body_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def keys_of(request: Request) -> list[str] | str:
+        """The request's keys, or the systemError to answer with."""
+        try:
+            return parse_request(await read_body(request), max_keys=settings.max_keys)
+        except _TooLarge:
+            return f"the request body is larger than {settings.max_body_bytes} bytes"
+        except BadRequest as exc:
+            return f"bad ProviderRequest: {exc}"
+
+    def answer(endpoint: str, started: float, items: list[Item], system_error: str) -> Response:
+        outcome = "error" if system_error else "ok"
+        metrics.requests.labels(endpoint, outcome).inc()
+        metrics.request_seconds.labels(endpoint).observe(time.perf_counter() - started)
+        return Response(response(items, system_error), media_type="application/json")
+
+    async def validate(request: Request) -> Response:
+        started = time.perf_counter()
+        keys = await keys_of(request)
+        if isinstance(keys, str):
+            return answer("validate", started, [], keys)
+        outcomes = await engine.check_many(keys)
+        items: list[Item] = []
+        transient: list[str] = []
+        for key, outcome in zip(keys, outcomes, strict=True):
+            if isinstance(outcome, Report):
+                items.append(Item(key, outcome.to_json()))
+            else:
+                transient.append(f"{key}: {outcome}")
+        return answer("validate", started, items, "; ".join(transient))
+
+    async def mutate(request: Request) -> Response:
+        started = time.perf_counter()
+        keys = await keys_of(request)
+        if isinstance(keys, str):
+            return answer("mutate", started, [], keys)
+        pinned = await asyncio.gather(*(engine.pin(key) for key in keys), return_exceptions=True)
+        items: list[Item] = []
+        transient: list[str] = []
+        for key, result in zip(keys, pinned, strict=True):
+            if isinstance(result, str):
+                items.append(Item(key, result))
+            elif isinstance(result, DeterministicFailure):
+                items.append(Item(key, error=str(result)))
+            elif isinstance(result, TransientFailure | TimeoutError):
+                transient.append(f"{key}: {result or 'no answer in time'}")
+            else:
+                raise result
+        return answer("mutate", started, items, "; ".join(transient))
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(_: Request) -> Response:
+        if ready():
+            return PlainTextResponse("ready\n")
+        return PlainTextResponse("no valid trust config\n", status_code=503)
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+    return Starlette(
+        routes=[
+            Route("/validate", validate, methods=["POST"]),
+            Route("/mutate", mutate, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

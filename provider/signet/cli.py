@@ -1,0 +1,266 @@
+"""The `signet` command: serve, verify, sign, keys generate.
+
+Exit codes (contract v1): 0 the requirement holds; 1 it does not (unsigned, wrong signer, bad
+signature, ...); 2 bad usage or an invalid trust config; 3 a transient failure (registry down,
+timeout, rate limit, auth) — so a pipeline can tell "unsigned" from "registry down".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+from . import __version__
+from .app import AppSettings
+from .engine import Engine, EngineSettings
+from .keyfile import (
+    KEY_TYPES,
+    encrypt_cosign_key,
+    generate,
+    load_private_key,
+    password_from_env,
+    public_pem,
+)
+from .keys import UnusableKey
+from .metrics import Metrics
+from .reasons import DeterministicFailure, TransientFailure
+from .reference import InvalidReference, parse
+from .registry import Limits, RegistryClient
+from .report import Report
+from .serve import ServeOptions, serve
+from .sign import describe, sign_image
+from .trust import RegistrySettings, TrustConfig, TrustConfigError, load
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_DENIED, EXIT_USAGE, EXIT_TRANSIENT = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    handler = {
+        "serve": _serve,
+        "verify": _verify,
+        "sign": _sign,
+        "keys": _keys,
+    }[args.command]
+    try:
+        return handler(args)
+    except (TrustConfigError, UnusableKey, InvalidReference, ValueError) as exc:
+        print(f"signet {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="signet", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"signet {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    serve = commands.add_parser("serve", help="serve Gatekeeper's external-data requests over mTLS")
+    serve.add_argument("--config", type=Path, required=True, help="trust config file or folder")
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104
+    serve.add_argument("--port", type=int, default=8443)
+    serve.add_argument("--cert", type=Path, required=True, help="server certificate (PEM)")
+    serve.add_argument("--key", type=Path, required=True, help="server private key (PEM)")
+    serve.add_argument(
+        "--client-ca", type=Path, help="CA of Gatekeeper's client certificate (ca.crt)"
+    )
+    serve.add_argument(
+        "--no-client-auth",
+        action="store_true",
+        help="accept clients without a certificate (never in production)",
+    )
+    serve.add_argument(
+        "--deadline",
+        type=float,
+        default=2.5,
+        help="seconds per request; keep below the Provider's timeout (default %(default)s)",
+    )
+    serve.add_argument("--registry-timeout", type=float, default=2.0)
+    serve.add_argument(
+        "--pin-mode",
+        choices=("digest", "tag-digest"),
+        default="digest",
+        help="/mutate answers repo@sha256:… or repo:tag@sha256:…",
+    )
+    serve.add_argument("--max-keys", type=int, default=1000)
+    serve.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
+    serve.add_argument("--log-level", default="INFO")
+
+    verify = commands.add_parser("verify", help="verify one image and print its report")
+    verify.add_argument("image")
+    verify.add_argument("--config", type=Path, required=True)
+    verify.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="ATTESTOR",
+        help="an attestor that must have signed (repeatable); default: any one",
+    )
+    verify.add_argument("--timeout", type=float, default=30.0)
+
+    sign = commands.add_parser("sign", help="sign an image's digest in cosign's classic format")
+    sign.add_argument("image")
+    sign.add_argument(
+        "--key",
+        type=Path,
+        required=True,
+        help="cosign key file (password in COSIGN_PASSWORD) or PEM private key",
+    )
+    sign.add_argument("--config", type=Path, help="trust config, for its registries and auth")
+    sign.add_argument(
+        "--insecure-registry", action="store_true", help="talk plain HTTP to the image's registry"
+    )
+
+    keys = commands.add_parser("keys", help="key management")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    generate_parser = key_commands.add_parser(
+        "generate", help="write PREFIX.key (cosign format, COSIGN_PASSWORD) and PREFIX.pub"
+    )
+    generate_parser.add_argument("--type", choices=KEY_TYPES, default="p256")
+    generate_parser.add_argument("--output-key-prefix", default="cosign")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _configure_logging(args.log_level)
+    options = ServeOptions(
+        config=args.config,
+        host=args.host,
+        port=args.port,
+        cert=args.cert,
+        key=args.key,
+        client_ca=args.client_ca,
+        require_client_cert=not args.no_client_auth,
+        engine=EngineSettings(deadline=args.deadline, pin_mode=args.pin_mode),
+        app=AppSettings(max_body_bytes=args.max_body_bytes, max_keys=args.max_keys),
+        limits=Limits(request_timeout=args.registry_timeout),
+    )
+    serve(options)
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    trust = load(args.config)
+    known = {a.name for a in trust.attestors}
+    unknown = [name for name in args.require if name not in known]
+    if unknown:
+        raise ValueError(f"--require {unknown[0]!r}: no such attestor in {args.config}")
+    settings = EngineSettings(deadline=args.timeout, flight_deadline=args.timeout)
+
+    async def run() -> Report | TransientFailure:
+        registry = RegistryClient(lambda: trust)
+        try:
+            engine = Engine(lambda: trust, registry, Metrics(), settings)
+            (outcome,) = await engine.check_many([args.image])
+            return outcome
+        finally:
+            await registry.aclose()
+
+    outcome = asyncio.run(run())
+    if isinstance(outcome, TransientFailure):
+        print(
+            json.dumps(
+                {"image": args.image, "error": str(outcome.reason), "message": outcome.message},
+                indent=2,
+            )
+        )
+        return EXIT_TRANSIENT
+    print(json.dumps(outcome.to_json(), indent=2))
+    required = set(args.require)
+    holds = required <= set(outcome.verified) if required else bool(outcome.verified)
+    return EXIT_OK if holds else EXIT_DENIED
+
+
+def _sign(args: argparse.Namespace) -> int:
+    ref = parse(args.image)
+    key = load_private_key(args.key.read_bytes(), password_from_env())
+    trust = load(args.config) if args.config else TrustConfig(attestors=())
+    if args.insecure_registry:
+        trust = TrustConfig(
+            trust.attestors,
+            (
+                *[r for r in trust.registries if r.host != ref.api_host],
+                RegistrySettings(ref.api_host, insecure=True),
+            ),
+            trust.docker_config,
+        )
+
+    async def run() -> str:
+        registry = RegistryClient(lambda: trust, limits=Limits(request_timeout=30.0))
+        try:
+            return describe(await sign_image(registry, ref, key), ref)
+        finally:
+            await registry.aclose()
+
+    try:
+        print(asyncio.run(run()))
+    except TransientFailure as failure:
+        print(f"signet sign: {failure}", file=sys.stderr)
+        return EXIT_TRANSIENT
+    except DeterministicFailure as failure:
+        print(f"signet sign: {failure}", file=sys.stderr)
+        return EXIT_DENIED
+    return EXIT_OK
+
+
+def _keys(args: argparse.Namespace) -> int:
+    prefix = Path(args.output_key_prefix)
+    private_path, public_path = (
+        prefix.with_name(prefix.name + ".key"),
+        prefix.with_name(prefix.name + ".pub"),
+    )
+    for path in (private_path, public_path):
+        if path.exists():
+            raise ValueError(f"{path} exists; refusing to overwrite it")
+    key = generate(args.type)
+    private_path.write_bytes(encrypt_cosign_key(key, password_from_env()))
+    private_path.chmod(0o600)
+    public_path.write_bytes(public_pem(key))
+    print(f"Private key written to {private_path}\nPublic key written to {public_path}")
+    return EXIT_OK
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "signet.decision":
+            return f'{{"time":{time.time():.3f},"event":"decision",{record.getMessage()[1:]}'
+        entry = {
+            "time": round(time.time(), 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

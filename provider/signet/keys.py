@@ -1,0 +1,123 @@
+"""Public keys and the signature schemes each key type may have been used with.
+
+Which hash a cosign signature uses depends on the key *and the cosign version that signed*
+(cosign <= 2.5 signs every ECDSA key with SHA-256 and Ed25519 keys with pure Ed25519; cosign >= 2.6
+signs P-384 with SHA-384, P-521 with SHA-512 and Ed25519 with Ed25519ph). A verifier that serves
+images signed by several cosign versions therefore tries each scheme the key type allows, and
+reports the one that matched. No scheme lets one key's signature verify under another key type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Final
+
+from Crypto.Hash import SHA512
+from Crypto.PublicKey import ECC
+from Crypto.Signature import eddsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+__all__ = ["PublicKey", "UnusableKey", "load_public_key_pem"]
+
+MIN_RSA_BITS: Final = 2048
+MAX_RSA_BITS: Final = 8192
+_CURVES: Final = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 521}
+_ECDSA_HASHES: Final = {
+    256: (hashes.SHA256,),
+    384: (hashes.SHA384, hashes.SHA256),
+    521: (hashes.SHA512, hashes.SHA256),
+}
+_HASH_NAMES: Final = {hashes.SHA256: "sha256", hashes.SHA384: "sha384", hashes.SHA512: "sha512"}
+
+
+class UnusableKey(ValueError):
+    """A key that cannot be used: not PEM, an unsupported type or size. The message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """A trusted public key. `fingerprint` is the SHA-256 of its DER SubjectPublicKeyInfo."""
+
+    der: bytes
+    kind: str  # "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519", "rsa-2048", ...
+    _key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey = field(
+        repr=False, compare=False
+    )
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.der).hexdigest()
+
+    @property
+    def short_id(self) -> str:
+        """The default key id: the first 16 hex characters of the fingerprint."""
+        return self.fingerprint[:16]
+
+    def verify(self, message: bytes, signature: bytes) -> str | None:
+        """Return the name of the scheme under which `signature` is valid for `message`, or None."""
+        key = self._key
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            for hash_type in _ECDSA_HASHES[key.curve.key_size]:
+                try:
+                    key.verify(signature, message, ec.ECDSA(hash_type()))
+                except InvalidSignature:
+                    continue
+                return f"{self.kind}-{_HASH_NAMES[hash_type]}"
+            return None
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            try:
+                key.verify(signature, message)
+            except InvalidSignature:
+                return "ed25519ph" if _verify_ed25519ph(self.der, message, signature) else None
+            return "ed25519"
+        try:
+            key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return None
+        return f"{self.kind}-pkcs1v15-sha256"
+
+
+def _verify_ed25519ph(der: bytes, message: bytes, signature: bytes) -> bool:
+    """RFC 8032 Ed25519ph: Ed25519 over SHA-512(message) with the "ph" domain separation."""
+    if len(signature) != 64:
+        return False
+    verifier = eddsa.new(ECC.import_key(der), "rfc8032")
+    try:
+        verifier.verify(SHA512.new(message), signature)
+    except ValueError:
+        return False
+    return True
+
+
+def load_public_key_pem(pem: bytes) -> PublicKey:
+    """Load a PEM `PUBLIC KEY` (what `cosign generate-key-pair` writes as cosign.pub)."""
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError) as exc:
+        raise UnusableKey(f"not a PEM public key: {_first_line(exc)}") from exc
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        bits = _CURVES.get(key.curve.name)
+        if bits is None:
+            raise UnusableKey(
+                f"ECDSA curve {key.curve.name} is not supported (P-256, P-384, P-521)"
+            )
+        return PublicKey(der, f"ecdsa-p{bits}", key)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return PublicKey(der, "ed25519", key)
+    if isinstance(key, rsa.RSAPublicKey):
+        if not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
+            raise UnusableKey(
+                f"RSA keys must have {MIN_RSA_BITS} to {MAX_RSA_BITS} bits, not {key.key_size}"
+            )
+        return PublicKey(der, f"rsa-{key.key_size}", key)
+    raise UnusableKey(f"{type(key).__name__} keys are not supported (ECDSA, Ed25519, RSA)")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,75 @@
+"""Reason codes (contract v1) and the two kinds of failure they name.
+
+A *deterministic* failure is a fact about the image that asking again will not change (it is
+cached, and returned to Gatekeeper as an item). A *transient* failure is about reaching the
+registry; it is never cached, and it reaches Gatekeeper only through `systemError`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["DeterministicFailure", "Reason", "TransientFailure"]
+
+
+class Reason(StrEnum):
+    # Deterministic: cached, returned as items.
+    INVALID_REFERENCE = "INVALID_REFERENCE"
+    IMAGE_NOT_FOUND = "IMAGE_NOT_FOUND"
+    NO_SIGNATURE = "NO_SIGNATURE"
+    NOT_SIGNED_BY_ATTESTOR = "NOT_SIGNED_BY_ATTESTOR"
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    DIGEST_MISMATCH = "DIGEST_MISMATCH"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
+    # Transient: never cached, only in systemError.
+    REGISTRY_UNAVAILABLE = "REGISTRY_UNAVAILABLE"
+    REGISTRY_TIMEOUT = "REGISTRY_TIMEOUT"
+    REGISTRY_RATE_LIMITED = "REGISTRY_RATE_LIMITED"
+    REGISTRY_AUTH_FAILED = "REGISTRY_AUTH_FAILED"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+    @property
+    def transient(self) -> bool:
+        return self in _TRANSIENT
+
+
+_TRANSIENT = frozenset(
+    {
+        Reason.REGISTRY_UNAVAILABLE,
+        Reason.REGISTRY_TIMEOUT,
+        Reason.REGISTRY_RATE_LIMITED,
+        Reason.REGISTRY_AUTH_FAILED,
+        Reason.DEADLINE_EXCEEDED,
+        Reason.INTERNAL_ERROR,
+    }
+)
+
+
+class _Failure(Exception):
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+class DeterministicFailure(_Failure):
+    """The image cannot be admitted, and asking again will give the same answer."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        if reason.transient:
+            raise ValueError(f"{reason} is a transient reason")
+        super().__init__(reason, message)
+
+
+class TransientFailure(_Failure):
+    """The answer could not be found now; it may be found later."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        if not reason.transient:
+            raise ValueError(f"{reason} is not a transient reason")
+        super().__init__(reason, message)

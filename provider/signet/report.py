@@ -1,0 +1,104 @@
+"""Report v1: the facts Signet states about one image, and what a person can do about each failure.
+
+A report states facts, not the policy decision: which configured attestors produced a valid
+signature over the exact digest, and for every attestor that did not, a stable reason code and a
+one-line remediation. The Rego pack decides which attestors an image needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .reasons import Reason
+
+__all__ = ["REPORT_VERSION", "Failure", "Report", "SignatureFact", "remediation"]
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureFact:
+    attestor: str
+    key: str
+    format: str
+    scheme: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "attestor": self.attestor,
+            "key": self.key,
+            "format": self.format,
+            "scheme": self.scheme,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    attestor: str | None
+    reason: Reason
+    remediation: str
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.reason.transient:
+            raise ValueError(f"a report cannot hold the transient reason {self.reason}")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "attestor": self.attestor,
+            "reason": str(self.reason),
+            "remediation": self.remediation,
+        }
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    image: str
+    digest: str | None
+    verified: tuple[str, ...] = ()
+    signatures: tuple[SignatureFact, ...] = ()
+    failures: tuple[Failure, ...] = ()
+    version: int = field(default=REPORT_VERSION)
+
+    def __post_init__(self) -> None:
+        named = {s.attestor for s in self.signatures}
+        if set(self.verified) != named:
+            raise ValueError("verified must list exactly the attestors that have signatures")
+        if any(f.attestor in self.verified for f in self.failures):
+            raise ValueError("a verified attestor cannot also have a failure")
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        return tuple(dict.fromkeys(f.reason for f in self.failures))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "image": self.image,
+            "digest": self.digest,
+            "verified": list(self.verified),
+            "signatures": [s.to_json() for s in self.signatures],
+            "failures": [f.to_json() for f in self.failures],
+        }
+
+
+def remediation(reason: Reason, *, image: str, attestor: str | None = None) -> str:
+    """A one-line instruction for the person who reads the denial."""
+    who = f"a {attestor} key" if attestor else "a trusted key"
+    texts = {
+        Reason.INVALID_REFERENCE: f"fix the image reference {image!r} in the pod spec",
+        Reason.IMAGE_NOT_FOUND: f"push {image} to its registry, or correct the reference",
+        Reason.NO_SIGNATURE: f"sign {image} with {who} (signet sign / cosign sign)",
+        Reason.NOT_SIGNED_BY_ATTESTOR: f"sign {image} with {who}",
+        Reason.SIGNATURE_INVALID: f"re-sign {image} with {who}; its stored signature is corrupt",
+        Reason.DIGEST_MISMATCH: (
+            f"sign {image} itself with {who}; the signature found names another digest"
+        ),
+        Reason.LIMIT_EXCEEDED: f"remove surplus signatures from {image}'s signature tag",
+        Reason.UNSUPPORTED_FORMAT: f"sign {image} in cosign's format with {who}",
+    }
+    return texts.get(reason, f"retry later; {reason} is not about the image itself")

@@ -1,0 +1,104 @@
+"""Serving over HTTPS with uvicorn: TLS 1.3 only, client certificates required by default.
+
+Gatekeeper (>= 3.11) speaks TLS 1.3 and always presents its webhook certificate; it keeps idle
+connections for 90 s, so our keep-alive is longer than that, and a connection it reuses is never
+closed under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+
+from .app import AppSettings, create_app
+from .engine import Engine, EngineSettings
+from .metrics import Metrics
+from .registry import Limits, RegistryClient
+from .truststore import TrustStore
+
+__all__ = ["ServeOptions", "build", "serve", "server_ssl_context"]
+
+log = logging.getLogger("signet.serve")
+
+KEEP_ALIVE_SECONDS = 95
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    config: Path
+    host: str = "0.0.0.0"  # noqa: S104 - a service in a pod listens on all interfaces
+    port: int = 8443
+    cert: Path | None = None
+    key: Path | None = None
+    client_ca: Path | None = None
+    require_client_cert: bool = True
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    app: AppSettings | None = None
+    limits: Limits = field(default_factory=Limits)
+    reload_interval: float = 2.0
+
+
+def server_ssl_context(
+    cert: Path, key: Path, client_ca: Path | None, require_client_cert: bool
+) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_cert_chain(cert, key)
+    if require_client_cert:
+        if client_ca is None:
+            raise ValueError("--client-ca is required (or pass --no-client-auth explicitly)")
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def build(options: ServeOptions) -> tuple[Starlette, TrustStore, Engine]:
+    """The app and its parts; raises TrustConfigError when the trust config is invalid."""
+    metrics = Metrics()
+    store = TrustStore(options.config, metrics)
+    registry = RegistryClient(store.current, limits=options.limits, metrics=metrics)
+    engine = Engine(store.current, registry, metrics, options.engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(store.watch(options.reload_interval))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            await registry.aclose()
+
+    app = create_app(engine, metrics, ready=lambda: True, settings=options.app, lifespan=lifespan)
+    return app, store, engine
+
+
+def serve(options: ServeOptions) -> None:
+    """Run until interrupted; raises TrustConfigError or ValueError before listening."""
+    if options.cert is None or options.key is None:
+        raise ValueError(
+            "serving needs --cert and --key: Gatekeeper only calls providers over HTTPS"
+        )
+    context = server_ssl_context(
+        options.cert, options.key, options.client_ca, options.require_client_cert
+    )
+    app, _, _ = build(options)
+    config = uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        ssl_context_factory=lambda _config, _default: context,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,282 @@
+"""The trust config: which attestors (signers) exist, their keys, and how to reach registries.
+
+Policy as code, in YAML: one file or a folder of `*.yaml`/`*.yml` files. Everything is validated
+when loaded — unknown fields, duplicate attestor names, duplicate mapping keys, unreadable or
+unsupported keys — and every error names the file, the attestor and the problem. The fingerprint
+covers everything that can change a verdict, and is part of every verdict's cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from .keys import PublicKey, UnusableKey, load_public_key_pem
+
+__all__ = ["Attestor", "RegistrySettings", "TrustConfig", "TrustConfigError", "TrustedKey", "load"]
+
+CONFIG_VERSION = 1
+_MAX_CONFIG_BYTES = 4 * 1024 * 1024
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+class TrustConfigError(ValueError):
+    """The trust config is invalid; the message names the file, the attestor and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    id: str
+    key: PublicKey
+
+
+@dataclass(frozen=True, slots=True)
+class Attestor:
+    name: str
+    keys: tuple[TrustedKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    host: str
+    insecure: bool = False
+    ca_pem: bytes | None = None
+    # Hosts this registry's token realm may be on; only these receive the registry's credentials.
+    realms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TrustConfig:
+    attestors: tuple[Attestor, ...]
+    registries: tuple[RegistrySettings, ...] = ()
+    docker_config: Path | None = None
+    sources: tuple[Path, ...] = ()
+    # Key and CA files the config refers to: a change to one of them is a change to the config.
+    key_files: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [a.name for a in self.attestors]
+        if len(set(names)) != len(names):
+            raise TrustConfigError("attestor names must be unique")
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over the attestors and their keys: a key change changes every cache key."""
+        canonical = [[a.name, [[k.id, k.key.fingerprint] for k in a.keys]] for a in self.attestors]
+        blob = json.dumps([CONFIG_VERSION, canonical], separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def registry(self, host: str) -> RegistrySettings | None:
+        for settings in self.registries:
+            if settings.host == host:
+                return settings
+        return None
+
+
+def load(path: Path | str) -> TrustConfig:
+    """Load one YAML file, or every `*.yaml`/`*.yml` file of a folder (sorted by name)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        if not files:
+            raise TrustConfigError(f"{path}: the folder holds no .yaml or .yml file")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise TrustConfigError(f"{path}: no such file or folder")
+
+    attestors: list[Attestor] = []
+    registries: list[RegistrySettings] = []
+    docker_config: Path | None = None
+    key_files: list[Path] = []
+    owners: dict[str, Path] = {}
+    for file in files:
+        part = _load_file(file)
+        key_files.extend(part.key_files)
+        for attestor in part.attestors:
+            if attestor.name in owners:
+                raise TrustConfigError(
+                    f"{file}: attestor {attestor.name!r} is already defined in "
+                    f"{owners[attestor.name]}"
+                )
+            owners[attestor.name] = file
+            attestors.append(attestor)
+        for settings in part.registries:
+            if any(r.host == settings.host for r in registries):
+                raise TrustConfigError(f"{file}: registry {settings.host!r} is listed twice")
+            registries.append(settings)
+        if part.docker_config is not None:
+            if docker_config is not None:
+                raise TrustConfigError(f"{file}: auth is set in more than one file")
+            docker_config = part.docker_config
+    if not attestors:
+        raise TrustConfigError(f"{path}: no attestors are configured; nothing could ever verify")
+    return TrustConfig(
+        tuple(attestors), tuple(registries), docker_config, tuple(files), tuple(key_files)
+    )
+
+
+def _load_file(file: Path) -> TrustConfig:
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise TrustConfigError(f"{file}: cannot read: {exc.strerror}") from exc
+    if len(raw) > _MAX_CONFIG_BYTES:
+        raise TrustConfigError(f"{file}: larger than {_MAX_CONFIG_BYTES} bytes")
+    try:
+        document = yaml.load(raw, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise TrustConfigError(f"{file}: not valid YAML: {exc}") from exc
+    where = _Where(file)
+    top = where.mapping(document, "", {"version", "attestors", "registries", "auth"})
+    if top.get("version") != CONFIG_VERSION:
+        where.fail("", f"version must be {CONFIG_VERSION}, not {top.get('version')!r}")
+    attestors = tuple(
+        _attestor(where, f"attestors[{i}]", item)
+        for i, item in enumerate(where.sequence(top.get("attestors", []), "attestors"))
+    )
+    seen: set[str] = set()
+    for attestor in attestors:
+        if attestor.name in seen:
+            where.fail("attestors", f"attestor name {attestor.name!r} appears twice")
+        seen.add(attestor.name)
+    registries = tuple(
+        _registry(where, f"registries[{i}]", item)
+        for i, item in enumerate(where.sequence(top.get("registries", []), "registries"))
+    )
+    docker_config = None
+    if "auth" in top:
+        auth = where.mapping(top["auth"], "auth", {"docker_config"})
+        docker_config = where.relative_path(
+            where.string(auth.get("docker_config"), "auth.docker_config")
+        )
+    return TrustConfig(attestors, registries, docker_config, (file,), tuple(where.files_read))
+
+
+def _attestor(where: _Where, at: str, item: Any) -> Attestor:
+    fields = where.mapping(item, at, {"name", "keys"})
+    name = where.string(fields.get("name"), f"{at}.name")
+    if not set(name) <= _NAME_CHARS:
+        where.fail(
+            f"{at}.name", f"{name!r} may hold only lower-case letters, digits, '-', '_', '.'"
+        )
+    at = f"attestor {name!r}"
+    items = where.sequence(fields.get("keys"), f"{at} keys")
+    if not items:
+        where.fail(at, "has no keys")
+    keys: list[TrustedKey] = []
+    for i, key_item in enumerate(items):
+        keys.append(_key(where, f"{at} keys[{i}]", key_item))
+    ids = [k.id for k in keys]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        where.fail(at, f"key id {duplicates[0]!r} is used twice")
+    return Attestor(name, tuple(keys))
+
+
+def _key(where: _Where, at: str, item: Any) -> TrustedKey:
+    fields = where.mapping(item, at, {"id", "pem", "file"})
+    if ("pem" in fields) == ("file" in fields):
+        where.fail(at, "give exactly one of 'pem' or 'file'")
+    if "pem" in fields:
+        pem = where.string(fields["pem"], f"{at}.pem").encode()
+    else:
+        key_path = where.relative_path(where.string(fields["file"], f"{at}.file"))
+        try:
+            pem = key_path.read_bytes()
+        except OSError as exc:
+            where.fail(at, f"cannot read key file {key_path}: {exc.strerror}")
+    try:
+        key = load_public_key_pem(pem)
+    except UnusableKey as exc:
+        where.fail(at, str(exc))
+    key_id = where.string(fields["id"], f"{at}.id") if "id" in fields else key.short_id
+    return TrustedKey(key_id, key)
+
+
+def _registry(where: _Where, at: str, item: Any) -> RegistrySettings:
+    fields = where.mapping(item, at, {"host", "insecure", "ca_file", "realms"})
+    host = where.string(fields.get("host"), f"{at}.host").lower()
+    if "/" in host or "://" in host:
+        where.fail(f"{at}.host", f"{host!r} must be host[:port], without scheme or path")
+    insecure = fields.get("insecure", False)
+    if not isinstance(insecure, bool):
+        where.fail(f"{at}.insecure", "must be true or false")
+    ca_pem: bytes | None = None
+    if "ca_file" in fields:
+        ca_path = where.relative_path(where.string(fields["ca_file"], f"{at}.ca_file"))
+        try:
+            ca_pem = ca_path.read_bytes()
+        except OSError as exc:
+            where.fail(f"{at}.ca_file", f"cannot read {ca_path}: {exc.strerror}")
+        if b"-----BEGIN CERTIFICATE-----" not in ca_pem:
+            where.fail(f"{at}.ca_file", f"{ca_path} holds no PEM certificate")
+    realms = tuple(
+        where.string(r, f"{at}.realms[{i}]").lower()
+        for i, r in enumerate(where.sequence(fields.get("realms", []), f"{at}.realms"))
+    )
+    return RegistrySettings(host, insecure, ca_pem, realms)
+
+
+class _Where:
+    """Builds error messages that name the file and the place in it."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.files_read: list[Path] = []
+
+    def fail(self, at: str, problem: str) -> NoReturn:
+        prefix = f"{self.file}: {at}: " if at else f"{self.file}: "
+        raise TrustConfigError(prefix + problem)
+
+    def mapping(self, value: Any, at: str, allowed: Iterable[str]) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(at, f"expected a mapping, found {type(value).__name__}")
+        unknown = sorted(str(k) for k in set(value) - set(allowed))
+        if unknown:
+            self.fail(at, f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        mapping: Mapping[str, Any] = value
+        return mapping
+
+    def sequence(self, value: Any, at: str) -> list[Any]:
+        if not isinstance(value, list):
+            self.fail(at, f"expected a list, found {type(value).__name__}")
+        items: list[Any] = value
+        return items
+
+    def string(self, value: Any, at: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(at, "expected a non-empty string")
+        text: str = value
+        return text
+
+    def relative_path(self, text: str) -> Path:
+        path = Path(text)
+        path = path if path.is_absolute() else self.file.parent / path
+        self.files_read.append(path)
+        return path
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
