@@ -1,0 +1,16 @@
+# The provider image. (Not built in CI here: this machine kind has no Docker engine.)
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY provider ./provider
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+COPY --from=build /install /usr/local
+USER 65532:65532
+EXPOSE 8443
+# Mount the trust config at /etc/signet/trust, the serving certificate at /etc/signet/tls and
+# Gatekeeper's CA (Secret gatekeeper-webhook-server-cert, key ca.crt) at /tmp/gatekeeper/ca.crt.
+ENTRYPOINT ["signet", "serve", "--config", "/etc/signet/trust", \
+            "--cert", "/etc/signet/tls/tls.crt", "--key", "/etc/signet/tls/tls.key", \
+            "--client-ca", "/tmp/gatekeeper/ca.crt"]

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the test tools, idempotently: Debian's docker-registry, and cosign at pinned versions
+# built with `go install` into .tools/ (Go's module and build caches stay in $HOME, so a fresh
+# clone rebuilds in seconds once they are warm).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COSIGN_VERSIONS=(v2.5.0 v3.1.3)
+# Built binaries are also kept here, so a fresh clone on the same machine copies instead of relinking.
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/signet-tools"
+
+if ! command -v docker-registry >/dev/null 2>&1 && [ ! -x /usr/bin/docker-registry ]; then
+  started=$SECONDS
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+  echo "docker-registry: installed ($((SECONDS - started)) s)"
+else
+  echo "docker-registry: present"
+fi
+
+for version in "${COSIGN_VERSIONS[@]}"; do
+  dir=".tools/cosign-$version"
+  if [ -x "$dir/cosign" ] && "$dir/cosign" version 2>/dev/null | grep -q "GitVersion: *$version\$"; then
+    echo "cosign $version: reused"
+    continue
+  fi
+  started=$SECONDS
+  mkdir -p "$dir" "$CACHE/cosign-$version"
+  if [ -x "$CACHE/cosign-$version/cosign" ] && "$CACHE/cosign-$version/cosign" version 2>/dev/null | grep -q "GitVersion: *$version\$"; then
+    cp "$CACHE/cosign-$version/cosign" "$dir/cosign"
+    echo "cosign $version: copied from $CACHE"
+    continue
+  fi
+  major=${version%%.*}
+  GOBIN="$PWD/$dir" go install "github.com/sigstore/cosign/$major/cmd/cosign@$version"
+  cp "$dir/cosign" "$CACHE/cosign-$version/cosign"
+  echo "cosign $version: built ($((SECONDS - started)) s)"
+done

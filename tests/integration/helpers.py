@@ -1,0 +1,46 @@
+"""Shared pieces of the integration tests: a trust config on disk and the engine run once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from signet.engine import Engine, EngineSettings, Outcome
+from signet.metrics import Metrics
+from signet.registry import Limits, RegistryClient
+from signet.trust import TrustConfig, load
+
+
+def write_trust(directory: Path, attestors: dict[str, list[Path]], registries: list[str]) -> Path:
+    """A trust config file naming each attestor's public key files; registries are plain HTTP."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = ["version: 1", "attestors:"]
+    for name, keys in attestors.items():
+        lines += [f"  - name: {name}", "    keys:"]
+        lines += [f"      - file: {key}" for key in keys]
+    lines.append("registries:")
+    for host in registries:
+        lines += [f"  - host: {host}", "    insecure: true"]
+    path = directory / "trust.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def check(config: Path | TrustConfig, *images: str, deadline: float = 20.0) -> list[Outcome]:
+    """Run the real engine, against the real registry, for `images`."""
+    trust = config if isinstance(config, TrustConfig) else load(config)
+
+    async def run() -> list[Outcome]:
+        registry = RegistryClient(lambda: trust, limits=Limits(request_timeout=10.0))
+        try:
+            engine = Engine(
+                lambda: trust,
+                registry,
+                Metrics(),
+                EngineSettings(deadline=deadline, flight_deadline=deadline),
+            )
+            return await engine.check_many(list(images))
+        finally:
+            await registry.aclose()
+
+    return asyncio.run(run())

@@ -1,0 +1,135 @@
+"""The provider as Gatekeeper meets it: `signet serve` over mTLS, a real registry, real cosign."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import cosign
+from tests.support.images import push_image
+from tests.support.provider import Provider, run_provider
+from tests.support.registry import Registry
+
+from .helpers import write_trust
+
+pytestmark = pytest.mark.integration
+
+
+class Stack:
+    def __init__(self, provider: Provider, signed: str, unsigned: str, digest: str) -> None:
+        self.provider, self.signed, self.unsigned, self.digest = provider, signed, unsigned, digest
+
+    def post(self, path: str, body: bytes) -> dict[str, Any]:
+        with self.provider.client() as client:
+            answer = client.post(
+                f"{self.provider.url}{path}", content=body,
+                headers={"Content-Type": "application/json"},
+            )
+        assert answer.status_code == 200
+        document: dict[str, Any] = answer.json()
+        return document
+
+
+def provider_request(*keys: object) -> bytes:
+    return json.dumps({
+        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+        "kind": "ProviderRequest",
+        "request": {"keys": list(keys)},
+    }).encode()
+
+
+@pytest.fixture(scope="module")
+def stack(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = tmp_path_factory.mktemp("serve")
+    digest = push_image(registry.url, "serve/app", "signed", seed="serve-signed")
+    push_image(registry.url, "serve/app", "unsigned", seed="serve-unsigned")
+    keys = cosign.generate_key_pair("v3.1.3", work / "keys")
+    cosign.sign("v3.1.3", keys.private, f"{registry.host}/serve/app@{digest}")
+    config = write_trust(work, {"dev-team": [keys.public]}, [registry.host])
+    with run_provider(config, work) as provider:
+        yield Stack(provider, f"{registry.host}/serve/app:signed",
+                    f"{registry.host}/serve/app:unsigned", digest)
+
+
+def test_validate_answers_each_key_with_a_report(stack: Stack) -> None:
+    answer = stack.post("/validate", provider_request(stack.signed, stack.unsigned))
+    response = answer["response"]
+    assert answer["kind"] == "ProviderResponse"
+    assert response["systemError"] == ""
+    values = {item["key"]: item["value"] for item in response["items"]}
+    assert values[stack.signed]["verified"] == ["dev-team"]
+    assert values[stack.signed]["digest"] == stack.digest
+    assert values[stack.unsigned]["verified"] == []
+    assert values[stack.unsigned]["failures"][0]["reason"] == "NO_SIGNATURE"
+
+
+def test_transient_failure_goes_to_system_error_not_items(stack: Stack) -> None:
+    down = "127.0.0.1:9/nothing/here:v1"
+    response = stack.post("/validate", provider_request(stack.signed, down))["response"]
+    assert [item["key"] for item in response["items"]] == [stack.signed]
+    assert down in response["systemError"]
+    assert "REGISTRY_UNAVAILABLE" in response["systemError"]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"this is not json", "not JSON"),
+        (json.dumps({"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "Pod"}).encode(),
+         "kind"),
+        (provider_request("nginx", 7), "keys[1]"),
+        (provider_request(*(f"registry.example/app:{i}" for i in range(10_000))), "limit"),
+    ],
+    ids=["not-json", "wrong-kind", "non-string-key", "10000-keys"],
+)
+def test_bad_requests_get_a_clear_system_error(stack: Stack, body: bytes, problem: str) -> None:
+    response = stack.post("/validate", body)["response"]
+    assert response["items"] == []
+    assert problem in response["systemError"]
+
+
+def test_mutate_pins_the_digest(stack: Stack) -> None:
+    pinned = f"{stack.signed.rsplit(':', 1)[0]}@{stack.digest}"
+    response = stack.post("/mutate", provider_request(stack.signed, pinned))["response"]
+    values = {item["key"]: item["value"] for item in response["items"]}
+    assert values == {stack.signed: pinned, pinned: pinned}
+
+
+def test_no_client_certificate_gets_no_answer(stack: Stack) -> None:
+    context = ssl.create_default_context(cafile=str(stack.provider.certs.ca))
+    with pytest.raises(httpx.HTTPError), httpx.Client(verify=context, timeout=5) as client:
+        client.post(f"{stack.provider.url}/validate", content=provider_request(stack.signed))
+
+
+def test_tls_1_2_is_refused(stack: Stack) -> None:
+    context = stack.provider.client_context()
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection(("127.0.0.1", stack.provider.port), timeout=5) as raw:
+        with pytest.raises(ssl.SSLError):
+            context.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def test_metrics_count_decisions(stack: Stack) -> None:
+    stack.post("/validate", provider_request(stack.signed))
+    with stack.provider.client() as client:
+        text = client.get(f"{stack.provider.url}/metrics").text
+    assert 'signet_decisions_total{reason="OK"}' in text
+    assert 'signet_requests_total{endpoint="validate",outcome="ok"}' in text
+
+
+def test_one_json_log_line_per_decision(stack: Stack) -> None:
+    stack.post("/validate", provider_request(stack.unsigned))
+    decisions = [
+        json.loads(line) for line in Path(stack.provider.log).read_text().splitlines()
+        if '"event":"decision"' in line
+    ]
+    mine = [d for d in decisions if d["key"] == stack.unsigned]
+    assert mine and mine[-1]["reasons"] == ["NO_SIGNATURE"]
+    assert {"digest", "verified", "duration_ms", "cached"} <= set(mine[-1])

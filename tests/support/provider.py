@@ -1,0 +1,81 @@
+"""Run `signet serve` as a real process over mTLS, the way Gatekeeper reaches it."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from signet.devcerts import DevCerts, write_dev_certs
+
+
+@dataclass(frozen=True)
+class Provider:
+    url: str
+    port: int
+    certs: DevCerts
+    log: Path
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.certs.ca))
+        context.load_cert_chain(self.certs.client_cert, self.certs.client_key)
+        return context
+
+    def client(self, timeout: float = 10.0) -> httpx.Client:
+        return httpx.Client(verify=self.client_context(), timeout=timeout)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def run_provider(config: Path, work: Path, *extra: str) -> Iterator[Provider]:
+    certs = write_dev_certs(work / "certs")
+    port = _free_port()
+    log_path = work / "signet.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "signet.cli", "serve", "--config", str(config),
+             "--host", "127.0.0.1", "--port", str(port),
+             "--cert", str(certs.server_cert), "--key", str(certs.server_key),
+             "--client-ca", str(certs.ca), *extra],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        provider = Provider(f"https://127.0.0.1:{port}", port, certs, log_path)
+        try:
+            _wait_ready(provider, process)
+            yield provider
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_ready(provider: Provider, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    with provider.client(timeout=2) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"signet serve exited with {process.returncode}:\n{provider.log.read_text()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if client.get(f"{provider.url}/readyz").status_code == 200:
+                    return
+            time.sleep(0.1)
+    raise RuntimeError(f"signet serve was not ready in 30 s:\n{provider.log.read_text()}")
