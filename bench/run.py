@@ -73,7 +73,9 @@ def main() -> int:
             f"      - file: {work / 'ci.pub'}\n"
             f"registries:\n  - host: {registry.host}\n    insecure: true\n"
         )
-        provider = stack.enter_context(run_provider(config, work / "provider", "--log-level", "INFO"))
+        provider = stack.enter_context(
+            run_provider(config, work / "provider", "--log-level", "INFO")
+        )
         certs = provider.certs
         context = client_context(certs.ca, certs.client_cert, certs.client_key)
         warm_keys = images[:KEYS_PER_REQUEST]
@@ -89,26 +91,46 @@ def main() -> int:
 
         request = http_post("/validate", "127.0.0.1", _request_body(warm_keys))
         results: dict[str, Any] = {}
-        for name, port in (("baseline", baseline_port), ("signet", provider.port), ):
-            result = asyncio.run(run_load(
-                "127.0.0.1", port, context, request,
-                connections=CONNECTIONS, seconds=args.seconds, warmup=args.warmup,
-            ))
+        for name, port in (
+            ("baseline", baseline_port),
+            ("signet", provider.port),
+        ):
+            result = asyncio.run(
+                run_load(
+                    "127.0.0.1",
+                    port,
+                    context,
+                    request,
+                    connections=CONNECTIONS,
+                    seconds=args.seconds,
+                    warmup=args.warmup,
+                )
+            )
             results[name] = _summary(result)
         # Second pass in reverse order, so drift on a shared machine hits both alike.
         for name, port in (("signet", provider.port), ("baseline", baseline_port)):
-            result = asyncio.run(run_load(
-                "127.0.0.1", port, context, request,
-                connections=CONNECTIONS, seconds=args.seconds, warmup=args.warmup,
-            ))
+            result = asyncio.run(
+                run_load(
+                    "127.0.0.1",
+                    port,
+                    context,
+                    request,
+                    connections=CONNECTIONS,
+                    seconds=args.seconds,
+                    warmup=args.warmup,
+                )
+            )
             results[name] = _merge(results[name], _summary(result))
         results["warm_ratio"] = round(results["signet"]["rps"] / results["baseline"]["rps"], 3)
 
         results["cold"] = _cold(provider.url, context, cold_keys)
         results["stampede"] = asyncio.run(_stampede(provider.url, context, stampede_key))
         results["setup"] = {
-            "keys_per_request": KEYS_PER_REQUEST, "connections": CONNECTIONS,
-            "seconds_per_pass": args.seconds, "passes": 2, "cpus": _cpus(),
+            "keys_per_request": KEYS_PER_REQUEST,
+            "connections": CONNECTIONS,
+            "seconds_per_pass": args.seconds,
+            "passes": 2,
+            "cpus": _cpus(),
         }
     _print(results)
     out = ROOT / "bench" / "results"
@@ -128,11 +150,13 @@ async def _sign_all(host: str, images: list[str], key: Any) -> None:
 
 
 def _request_body(keys: list[str]) -> bytes:
-    return json.dumps({
-        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
-        "kind": "ProviderRequest",
-        "request": {"keys": keys},
-    }).encode()
+    return json.dumps(
+        {
+            "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+            "kind": "ProviderRequest",
+            "request": {"keys": keys},
+        }
+    ).encode()
 
 
 def _validate(url: str, context: ssl.SSLContext, keys: list[str]) -> dict[str, Any]:
@@ -147,20 +171,33 @@ def _validate(url: str, context: ssl.SSLContext, keys: list[str]) -> dict[str, A
 class _baseline:  # noqa: N801 - used as a context manager, reads like one
     def __init__(self, work: Path, certs: DevCerts, port: int) -> None:
         self.args = [
-            sys.executable, str(ROOT / "bench" / "baseline.py"), "--port", str(port),
-            "--cert", str(certs.server_cert), "--key", str(certs.server_key),
-            "--client-ca", str(certs.ca), "--answers", str(work / "answers.json"),
+            sys.executable,
+            str(ROOT / "bench" / "baseline.py"),
+            "--port",
+            str(port),
+            "--cert",
+            str(certs.server_cert),
+            "--key",
+            str(certs.server_key),
+            "--client-ca",
+            str(certs.ca),
+            "--answers",
+            str(work / "answers.json"),
         ]
         self.port = port
         self.context = client_context(certs.ca, certs.client_cert, certs.client_key)
 
     def __enter__(self) -> subprocess.Popen[bytes]:
-        self.process = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
                 with httpx.Client(verify=self.context, timeout=2) as client:
-                    client.post(f"https://127.0.0.1:{self.port}/validate", content=_request_body([]))
+                    client.post(
+                        f"https://127.0.0.1:{self.port}/validate", content=_request_body([])
+                    )
                 return self.process
             except httpx.HTTPError:
                 time.sleep(0.1)
@@ -173,7 +210,9 @@ class _baseline:  # noqa: N801 - used as a context manager, reads like one
 
 def _registry_calls(client: httpx.Client, url: str) -> float:
     text = client.get(f"{url}/metrics").text
-    return sum(float(v) for v in re.findall(r"^signet_registry_calls_total\{[^}]*\} (\S+)$", text, re.M))
+    return sum(
+        float(v) for v in re.findall(r"^signet_registry_calls_total\{[^}]*\} (\S+)$", text, re.M)
+    )
 
 
 def _metric(client: httpx.Client, url: str, name: str) -> float:
@@ -206,7 +245,9 @@ async def _stampede(url: str, context: ssl.SSLContext, key: str) -> dict[str, An
     with httpx.Client(verify=context, timeout=30) as client:
         calls_before = _registry_calls(client, url)
         verifications_before = _metric(client, url, "signet_verifications_total")
-    connections = [await asyncio.open_connection("127.0.0.1", port, ssl=context) for _ in range(100)]
+    connections = [
+        await asyncio.open_connection("127.0.0.1", port, ssl=context) for _ in range(100)
+    ]
     barrier_time = time.perf_counter()
     for _, writer in connections:
         writer.write(body)
@@ -221,15 +262,20 @@ async def _stampede(url: str, context: ssl.SSLContext, key: str) -> dict[str, An
         calls = _registry_calls(client, url) - calls_before
         verifications = _metric(client, url, "signet_verifications_total") - verifications_before
     return {
-        "requests": 100, "verified_answers": verified, "registry_requests": calls,
-        "verifications": verifications, "all_answered_ms": round(elapsed, 1),
+        "requests": 100,
+        "verified_answers": verified,
+        "registry_requests": calls,
+        "verifications": verifications,
+        "all_answered_ms": round(elapsed, 1),
     }
 
 
 def _summary(result: LoadResult) -> dict[str, Any]:
     return {
-        "rps": round(result.throughput, 1), "p50_ms": round(result.percentile(50), 2),
-        "p99_ms": round(result.percentile(99), 2), "requests": result.requests,
+        "rps": round(result.throughput, 1),
+        "p50_ms": round(result.percentile(50), 2),
+        "p99_ms": round(result.percentile(99), 2),
+        "requests": result.requests,
         "errors": result.errors,
     }
 
@@ -254,16 +300,24 @@ def _cpus() -> int:
 def _print(results: dict[str, Any]) -> None:
     s, b = results["signet"], results["baseline"]
     print(f"warm, {KEYS_PER_REQUEST} keys/request, {CONNECTIONS} connections, mTLS:")
-    print(f"  baseline  {b['rps']:8.1f} req/s  p50 {b['p50_ms']:6.2f} ms  p99 {b['p99_ms']:6.2f} ms")
-    print(f"  signet    {s['rps']:8.1f} req/s  p50 {s['p50_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms")
+    print(
+        f"  baseline  {b['rps']:8.1f} req/s  p50 {b['p50_ms']:6.2f} ms  p99 {b['p99_ms']:6.2f} ms"
+    )
+    print(
+        f"  signet    {s['rps']:8.1f} req/s  p50 {s['p50_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms"
+    )
     print(f"  ratio     {results['warm_ratio']:.3f}x of the bare baseline")
     c = results["cold"]
-    print(f"cold: {c['images']} new images, p50 {c['p50_ms']} ms, max {c['max_ms']} ms, "
-          f"registry requests per image {c['registry_requests_per_image']}")
+    print(
+        f"cold: {c['images']} new images, p50 {c['p50_ms']} ms, max {c['max_ms']} ms, "
+        f"registry requests per image {c['registry_requests_per_image']}"
+    )
     st = results["stampede"]
-    print(f"stampede: {st['requests']} concurrent requests for one new image -> "
-          f"{st['registry_requests']:.0f} registry requests, {st['verifications']:.0f} verification(s), "
-          f"{st['verified_answers']} verified answers, all answered in {st['all_answered_ms']} ms")
+    print(
+        f"stampede: {st['requests']} concurrent requests for one new image -> "
+        f"{st['registry_requests']:.0f} registry requests, {st['verifications']:.0f} verification(s), "
+        f"{st['verified_answers']} verified answers, all answered in {st['all_answered_ms']} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -69,11 +69,26 @@ def main() -> int:
         port = free_port()
         log = (work / "signet.log").open("w")
         provider = subprocess.Popen(
-            [sys.executable, "-m", "signet.cli", "serve", "--config", str(config),
-             "--host", "127.0.0.1", "--port", str(port),
-             "--cert", str(certs.server_cert), "--key", str(certs.server_key),
-             "--client-ca", str(certs.ca)],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "signet.cli",
+                "serve",
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--cert",
+                str(certs.server_cert),
+                "--key",
+                str(certs.server_key),
+                "--client-ca",
+                str(certs.ca),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             url = f"https://127.0.0.1:{port}"
@@ -97,7 +112,8 @@ def main() -> int:
                     verdict = (
                         f"verified by {', '.join(report['verified'])}"
                         if report["verified"]
-                        else "REJECTED: " + "; ".join(
+                        else "REJECTED: "
+                        + "; ".join(
                             f"{f['reason']} -> {f['remediation']}" for f in report["failures"]
                         )
                     )

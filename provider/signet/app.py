@@ -16,10 +16,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from .engine import Engine
+from .engine import Answer, Engine
 from .metrics import Metrics
 from .reasons import DeterministicFailure, TransientFailure
-from .report import Report
 from .wire import BadRequest, Item, parse_request, response
 
 __all__ = ["AppSettings", "create_app"]
@@ -68,8 +67,12 @@ def create_app(
             return f"bad ProviderRequest: {exc}"
 
     def answer(endpoint: str, started: float, items: list[Item], system_error: str) -> Response:
-        outcome = "error" if system_error else "ok"
-        metrics.requests.labels(endpoint, outcome).inc()
+        return answer_encoded(endpoint, started, [item.encode() for item in items], system_error)
+
+    def answer_encoded(
+        endpoint: str, started: float, items: list[bytes], system_error: str
+    ) -> Response:
+        metrics.requests.labels(endpoint, "error" if system_error else "ok").inc()
         metrics.request_seconds.labels(endpoint).observe(time.perf_counter() - started)
         return Response(response(items, system_error), media_type="application/json")
 
@@ -79,14 +82,14 @@ def create_app(
         if isinstance(keys, str):
             return answer("validate", started, [], keys)
         outcomes = await engine.check_many(keys)
-        items: list[Item] = []
+        items: list[bytes] = []
         transient: list[str] = []
         for key, outcome in zip(keys, outcomes, strict=True):
-            if isinstance(outcome, Report):
-                items.append(Item(key, outcome.to_json()))
+            if isinstance(outcome, Answer):
+                items.append(outcome.item)
             else:
                 transient.append(f"{key}: {outcome}")
-        return answer("validate", started, items, "; ".join(transient))
+        return answer_encoded("validate", started, items, "; ".join(transient))
 
     async def mutate(request: Request) -> Response:
         started = time.perf_counter()

@@ -171,7 +171,7 @@ def _verify(args: argparse.Namespace) -> int:
         try:
             engine = Engine(lambda: trust, registry, Metrics(), settings)
             (outcome,) = await engine.check_many([args.image])
-            return outcome
+            return outcome if isinstance(outcome, TransientFailure) else outcome.report
         finally:
             await registry.aclose()
 
@@ -260,6 +260,8 @@ def _configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # One line per decision is the log; a line per registry call would drown it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

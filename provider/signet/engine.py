@@ -12,7 +12,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -26,13 +26,40 @@ from .report import Report
 from .trust import TrustConfig
 from .verify import ClassicEvidence, failure_report, verify
 
-__all__ = ["Engine", "EngineSettings", "Outcome"]
+__all__ = ["Answer", "Engine", "EngineSettings", "Outcome"]
 
 decision_log = logging.getLogger("signet.decision")
 log = logging.getLogger("signet.engine")
 
-Outcome = Report | TransientFailure
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A report, with its ProviderResponse item and its log fields already encoded."""
+
+    report: Report
+    item: bytes
+    log_fields: str
+    reason: str
+
+    @classmethod
+    def of(cls, key: str, report: Report) -> Answer:
+        item = json.dumps({"key": key, "value": report.to_json()}, separators=(",", ":"))
+        reasons = [str(r) for r in report.reasons]
+        fields = json.dumps(
+            {
+                "key": key,
+                "digest": report.digest,
+                "verified": list(report.verified),
+                "reasons": reasons,
+            },
+            separators=(",", ":"),
+        )[1:-1]
+        return cls(report, item.encode(), fields, reasons[0] if reasons else "OK")
+
+
+Outcome = Answer | TransientFailure
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,68 +97,96 @@ class Engine:
         )
         self._resolving: SingleFlight[str, str | DeterministicFailure] = SingleFlight()
         self._verifying: SingleFlight[tuple[str, str, str, str], Report] = SingleFlight()
+        self._answers: ExpiringCache[tuple[str, str], Answer] = ExpiringCache(
+            self.settings.cache_size
+        )
         self._limit = asyncio.Semaphore(self.settings.max_concurrency)
+        cache = metrics.cache
+        self._answer_hit, self._answer_miss = (
+            cache.labels("answer", "hit"),
+            cache.labels("answer", "miss"),
+        )
+        self._verdict_hit, self._verdict_miss = (
+            cache.labels("verdict", "hit"),
+            cache.labels("verdict", "miss"),
+        )
+        self._digest_hit, self._digest_miss = (
+            cache.labels("digest", "hit"),
+            cache.labels("digest", "miss"),
+        )
+        self._decisions: dict[str, Any] = {}
 
     # -- validation -------------------------------------------------------------------------
 
     async def check_many(self, keys: Sequence[str]) -> list[Outcome]:
-        """One outcome per key, in order; whatever is unfinished at the deadline is transient."""
-        tasks = [asyncio.ensure_future(self.check(key)) for key in keys]
-        if not tasks:
-            return []
-        _, pending = await asyncio.wait(tasks, timeout=self.settings.deadline)
-        for task in pending:
-            task.cancel()
-        outcomes: list[Outcome] = []
-        for key, task in zip(keys, tasks, strict=True):
-            if task in pending:
-                failure = TransientFailure(
-                    Reason.DEADLINE_EXCEEDED,
-                    f"{key}: no answer within {self.settings.deadline}s",
-                )
-                self._log(key, failure, 1000 * self.settings.deadline, cached=False)
-                outcomes.append(failure)
-            else:
-                outcomes.append(task.result())
-        return outcomes
+        """One outcome per key, in order; whatever is unfinished at the deadline is transient.
 
-    async def check(self, key: str) -> Outcome:
-        """The report for one image reference, or the transient failure that prevented it."""
+        Keys answered recently are served from the answer cache without starting a task: the
+        warm path is a dictionary lookup per key and pre-encoded JSON.
+        """
         started = time.perf_counter()
-        outcome: Outcome
-        cached = False
+        fingerprint = self._trust().fingerprint
+        outcomes: list[Outcome | None] = []
+        misses: dict[int, asyncio.Future[Outcome]] = {}
+        for index, key in enumerate(keys):
+            answer = self._answers.get((key, fingerprint))
+            outcomes.append(answer)
+            if answer is None:
+                misses[index] = asyncio.ensure_future(self._check_one(key, fingerprint))
+        self._answer_hit.inc(len(keys) - len(misses))
+        self._answer_miss.inc(len(misses))
+        if misses:
+            _, pending = await asyncio.wait(misses.values(), timeout=self.settings.deadline)
+            for index, task in misses.items():
+                if task in pending:
+                    task.cancel()
+                    outcomes[index] = TransientFailure(
+                        Reason.DEADLINE_EXCEEDED,
+                        f"no answer within the {self.settings.deadline}s deadline",
+                    )
+                else:
+                    outcomes[index] = task.result()
+        done = [outcome for outcome in outcomes if outcome is not None]
+        self._log(keys, done, misses.keys(), 1000 * (time.perf_counter() - started))
+        return done
+
+    async def _check_one(self, key: str, fingerprint: str) -> Outcome:
         try:
-            outcome, cached = await self._check(key)
+            report, lifetime = await self._check(key)
         except TransientFailure as failure:
-            outcome = failure
-        except DeterministicFailure as failure:
-            outcome = failure_report(key, None, failure)
+            return failure
         except Exception as exc:  # a bug must deny (uncached), not crash the request
             log.exception("unexpected error while checking %s", key)
-            outcome = TransientFailure(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-        self._log(key, outcome, 1000 * (time.perf_counter() - started), cached)
-        return outcome
+            return TransientFailure(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        answer = Answer.of(key, report)
+        self._answers.put((key, fingerprint), answer, lifetime)
+        return answer
 
-    async def _check(self, key: str) -> tuple[Report, bool]:
-        """The report, and whether it came from the verdict cache."""
+    async def _check(self, key: str) -> tuple[Report, float]:
+        """The report, and how long an answer built on it may be reused."""
         try:
             ref = parse(key)
         except InvalidReference as exc:
             failure = DeterministicFailure(Reason.INVALID_REFERENCE, str(exc))
-            return failure_report(key, None, failure), False
-        digest = await self.resolve(ref)
+            return failure_report(key, None, failure), self.settings.failed_ttl
+        try:
+            digest = await self.resolve(ref)
+        except DeterministicFailure as failure:
+            return failure_report(key, None, failure), self.settings.failed_ttl
         trust = self._trust()
         verdict_key = (ref.registry, ref.repository, digest, trust.fingerprint)
-        cached = self._verdicts.get(verdict_key)
-        self._metrics.cache.labels("verdict", "hit" if cached else "miss").inc()
-        if cached is None:
-            cached = await self._verifying.run(
+        report = self._verdicts.get(verdict_key)
+        if report is None:
+            self._verdict_miss.inc()
+            report = await self._verifying.run(
                 verdict_key, lambda: self._bounded(self._evaluate(key, ref, digest, trust))
             )
-            hit = False
         else:
-            hit = True
-        return (cached if cached.image == key else dataclasses.replace(cached, image=key)), hit
+            self._verdict_hit.inc()
+        lifetime = self.settings.failed_ttl if report.failures else self.settings.verified_ttl
+        if ref.digest is None:
+            lifetime = min(lifetime, self.settings.tag_ttl)
+        return (report if report.image == key else dataclasses.replace(report, image=key)), lifetime
 
     async def resolve(self, ref: Reference) -> str:
         """Tag → digest, cached briefly; a digest reference is its own answer."""
@@ -139,7 +194,7 @@ class Engine:
             return ref.digest
         key = str(ref)
         cached = self._digests.get(key)
-        self._metrics.cache.labels("digest", "hit" if cached else "miss").inc()
+        (self._digest_miss if cached is None else self._digest_hit).inc()
         if cached is None:
             cached = await self._resolving.run(key, lambda: self._bounded(self._resolve(ref)))
         if isinstance(cached, DeterministicFailure):
@@ -214,24 +269,43 @@ class Engine:
 
     # -- observability ------------------------------------------------------------------------
 
-    def _log(self, key: str, outcome: Outcome, duration_ms: float, cached: bool) -> None:
-        if isinstance(outcome, Report):
-            reasons = [str(r) for r in outcome.reasons]
-            self._metrics.decisions.labels(reasons[0] if reasons else "OK").inc()
-            record: dict[str, object] = {
-                "key": key,
-                "digest": outcome.digest,
-                "verified": list(outcome.verified),
-                "reasons": reasons,
-            }
-        else:
-            self._metrics.decisions.labels(str(outcome.reason)).inc()
-            record = {
-                "key": key,
-                "digest": None,
-                "verified": [],
-                "reasons": [str(outcome.reason)],
-                "error": outcome.message,
-            }
-        record |= {"duration_ms": round(duration_ms, 2), "cached": cached}
-        decision_log.info(json.dumps(record, separators=(",", ":")))
+    def _log(
+        self,
+        keys: Sequence[str],
+        outcomes: Sequence[Outcome],
+        computed: Iterable[int],
+        duration_ms: float,
+    ) -> None:
+        """One JSON line per decision, written in one call per request (the log is the hot path)."""
+        fresh = set(computed)
+        now = f"{time.time():.3f}"
+        lines = []
+        reasons: dict[str, int] = {}
+        for index, (key, outcome) in enumerate(zip(keys, outcomes, strict=True)):
+            if isinstance(outcome, Answer):
+                fields = outcome.log_fields
+                reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
+            else:
+                fields = json.dumps(
+                    {
+                        "key": key,
+                        "digest": None,
+                        "verified": [],
+                        "reasons": [str(outcome.reason)],
+                        "error": outcome.message,
+                    },
+                    separators=(",", ":"),
+                )[1:-1]
+                reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
+            cached = "false" if index in fresh else "true"
+            lines.append(
+                f'{{"time":{now},"event":"decision",{fields},'
+                f'"duration_ms":{duration_ms:.2f},"cached":{cached}}}'
+            )
+        for reason, count in reasons.items():
+            counter = self._decisions.get(reason)
+            if counter is None:
+                counter = self._decisions[reason] = self._metrics.decisions.labels(reason)
+            counter.inc(count)
+        if lines and decision_log.isEnabledFor(logging.INFO):
+            decision_log.info("\n".join(lines))

@@ -13,6 +13,7 @@ one-component Docker Hub name gets "library/".
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ _PATH_COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
 _DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
 _SHA256_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_SPACE_RE = re.compile(r"\s")
 
 
 class InvalidReference(ValueError):
@@ -82,6 +84,7 @@ def is_sha256_digest(text: str) -> bool:
     return _SHA256_RE.match(text) is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> Reference:
     """Parse `text` as written in a pod spec. Raises InvalidReference naming the problem."""
     if not isinstance(text, str):
@@ -92,7 +95,7 @@ def parse(text: str) -> Reference:
         raise InvalidReference(
             f"the image reference is {len(text)} characters; the limit is {MAX_REFERENCE_LENGTH}"
         )
-    if text != text.strip() or any(ch.isspace() or not ch.isprintable() for ch in text):
+    if not text.isprintable() or _SPACE_RE.search(text):
         raise InvalidReference(f"{text!r} contains whitespace or control characters")
 
     remainder, digest = _split_digest(text)

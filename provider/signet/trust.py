@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -60,17 +60,16 @@ class TrustConfig:
     # Key and CA files the config refers to: a change to one of them is a change to the config.
     key_files: tuple[Path, ...] = ()
 
+    # SHA-256 over the attestors and their keys: a key change changes every cache key.
+    fingerprint: str = field(init=False, compare=False)
+
     def __post_init__(self) -> None:
         names = [a.name for a in self.attestors]
         if len(set(names)) != len(names):
             raise TrustConfigError("attestor names must be unique")
-
-    @property
-    def fingerprint(self) -> str:
-        """SHA-256 over the attestors and their keys: a key change changes every cache key."""
         canonical = [[a.name, [[k.id, k.key.fingerprint] for k in a.keys]] for a in self.attestors]
         blob = json.dumps([CONFIG_VERSION, canonical], separators=(",", ":")).encode()
-        return hashlib.sha256(blob).hexdigest()
+        object.__setattr__(self, "fingerprint", hashlib.sha256(blob).hexdigest())
 
     def registry(self, host: str) -> RegistrySettings | None:
         for settings in self.registries:

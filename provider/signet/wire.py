@@ -35,6 +35,9 @@ class Item:
             out["value"] = self.value
         return out
 
+    def encode(self) -> bytes:
+        return json.dumps(self.to_json(), separators=(",", ":")).encode()
+
 
 def parse_request(body: bytes, *, max_keys: int) -> list[str]:
     """Return the request's keys, in order, without duplicates."""
@@ -63,14 +66,15 @@ def parse_request(body: bytes, *, max_keys: int) -> list[str]:
     return distinct
 
 
-def response(items: Iterable[Item], system_error: str = "") -> bytes:
-    document = {
-        "apiVersion": API_VERSION,
-        "kind": "ProviderResponse",
-        "response": {
-            "idempotent": True,
-            "items": [item.to_json() for item in items],
-            "systemError": system_error,
-        },
-    }
-    return json.dumps(document, separators=(",", ":")).encode()
+def response(items: Iterable[bytes], system_error: str = "") -> bytes:
+    """A ProviderResponse around already-encoded items (see Item.encode)."""
+    return b"".join(
+        (
+            b'{"apiVersion":"' + API_VERSION.encode() + b'","kind":"ProviderResponse",',
+            b'"response":{"idempotent":true,"items":[',
+            b",".join(items),
+            b'],"systemError":',
+            json.dumps(system_error).encode(),
+            b"}}",
+        )
+    )

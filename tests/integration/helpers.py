@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from signet.engine import Engine, EngineSettings, Outcome
+from signet.engine import Answer, Engine, EngineSettings
+from signet.reasons import TransientFailure
+from signet.report import Report
 from signet.metrics import Metrics
 from signet.registry import Limits, RegistryClient
 from signet.trust import TrustConfig, load
@@ -26,11 +28,13 @@ def write_trust(directory: Path, attestors: dict[str, list[Path]], registries: l
     return path
 
 
-def check(config: Path | TrustConfig, *images: str, deadline: float = 20.0) -> list[Outcome]:
+def check(
+    config: Path | TrustConfig, *images: str, deadline: float = 20.0
+) -> list[Report | TransientFailure]:
     """Run the real engine, against the real registry, for `images`."""
     trust = config if isinstance(config, TrustConfig) else load(config)
 
-    async def run() -> list[Outcome]:
+    async def run() -> list[Report | TransientFailure]:
         registry = RegistryClient(lambda: trust, limits=Limits(request_timeout=10.0))
         try:
             engine = Engine(
@@ -39,7 +43,8 @@ def check(config: Path | TrustConfig, *images: str, deadline: float = 20.0) -> l
                 Metrics(),
                 EngineSettings(deadline=deadline, flight_deadline=deadline),
             )
-            return await engine.check_many(list(images))
+            outcomes = await engine.check_many(list(images))
+            return [o.report if isinstance(o, Answer) else o for o in outcomes]
         finally:
             await registry.aclose()
 

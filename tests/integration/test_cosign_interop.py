@@ -77,7 +77,9 @@ def test_cosign_verifies_what_signet_signs(
     digest = push_image(registry.url, repo, "v1", seed=f"signet-{version}-{key_type}")
     prefix = tmp_path / "signet"
     run_signet("keys", "generate", "--type", key_type, "--output-key-prefix", str(prefix))
-    run_signet("sign", f"{registry.host}/{repo}:v1", "--key", f"{prefix}.key", "--insecure-registry")
+    run_signet(
+        "sign", f"{registry.host}/{repo}:v1", "--key", f"{prefix}.key", "--insecure-registry"
+    )
 
     accepted = cosign.verify(version, Path(f"{prefix}.pub"), f"{registry.host}/{repo}@{digest}")
 
@@ -103,7 +105,9 @@ def test_multi_arch_tag_resolves_to_the_signed_index(registry: Registry, tmp_pat
     config = write_trust(tmp_path, {"ci": [keys.public]}, [registry.host])
 
     by_tag, child = check(
-        config, f"{registry.host}/interop/multiarch:v1", f"{registry.host}/interop/multiarch@{children[0]}"
+        config,
+        f"{registry.host}/interop/multiarch:v1",
+        f"{registry.host}/interop/multiarch@{children[0]}",
     )
 
     assert isinstance(by_tag, Report) and by_tag.digest == index
@@ -115,7 +119,10 @@ def test_multi_arch_tag_resolves_to_the_signed_index(registry: Registry, tmp_pat
 def run_signet(*args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "signet.cli", *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "COSIGN_PASSWORD": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COSIGN_PASSWORD": ""},
     )
     assert result.returncode == 0, result.stderr
     return result

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def signed(registry: Registry, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, str, Path]:
+def signed(
+    registry: Registry, tmp_path: Path, request: pytest.FixtureRequest
+) -> tuple[str, str, Path]:
     """A fresh repository with image `:v1` signed by the real cosign; returns repo, digest, config."""
     repo = f"negative/{request.node.name.lower().replace('_', '-')[:60]}"
     digest = push_image(registry.url, repo, "v1", seed=repo)
@@ -61,7 +63,9 @@ def test_unknown_key(registry: Registry, signed: tuple[str, str, Path], tmp_path
     assert reasons(report) == [Reason.NOT_SIGNED_BY_ATTESTOR]
 
 
-def test_signature_copied_from_another_image(registry: Registry, signed: tuple[str, str, Path]) -> None:
+def test_signature_copied_from_another_image(
+    registry: Registry, signed: tuple[str, str, Path]
+) -> None:
     repo, digest, config = signed
     victim = push_image(registry.url, repo, "unsigned", seed=repo + "-victim")
     raw, media_type = get_manifest(registry.url, repo, fmt.signature_tag(digest))
@@ -110,7 +114,9 @@ def test_tampered_payload(registry: Registry, signed: tuple[str, str, Path]) -> 
     assert reasons(report) == [Reason.NOT_SIGNED_BY_ATTESTOR]
 
 
-def test_payload_swapped_under_its_descriptor(registry: Registry, signed: tuple[str, str, Path]) -> None:
+def test_payload_swapped_under_its_descriptor(
+    registry: Registry, signed: tuple[str, str, Path]
+) -> None:
     """The registry serves other bytes for the payload's digest: caught by the digest check."""
     repo, digest, config = signed
     manifest = _signature_manifest(registry, repo, digest)
@@ -142,7 +148,9 @@ def test_over_the_signature_cap(registry: Registry, signed: tuple[str, str, Path
     original = manifest["layers"][0]
     layers = [original]
     for i in range(fmt.MAX_SIGNATURES):
-        layers.append({**original, "annotations": {fmt.SIGNATURE_ANNOTATION: f"c2lnbmF0dXJl{i:04d}"}})
+        layers.append(
+            {**original, "annotations": {fmt.SIGNATURE_ANNOTATION: f"c2lnbmF0dXJl{i:04d}"}}
+        )
     manifest["layers"] = layers
     _replace_signature_manifest(registry, repo, digest, manifest)
 

@@ -29,7 +29,8 @@ class Stack:
     def post(self, path: str, body: bytes) -> dict[str, Any]:
         with self.provider.client() as client:
             answer = client.post(
-                f"{self.provider.url}{path}", content=body,
+                f"{self.provider.url}{path}",
+                content=body,
                 headers={"Content-Type": "application/json"},
             )
         assert answer.status_code == 200
@@ -38,11 +39,13 @@ class Stack:
 
 
 def provider_request(*keys: object) -> bytes:
-    return json.dumps({
-        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
-        "kind": "ProviderRequest",
-        "request": {"keys": list(keys)},
-    }).encode()
+    return json.dumps(
+        {
+            "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+            "kind": "ProviderRequest",
+            "request": {"keys": list(keys)},
+        }
+    ).encode()
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +57,12 @@ def stack(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Itera
     cosign.sign("v3.1.3", keys.private, f"{registry.host}/serve/app@{digest}")
     config = write_trust(work, {"dev-team": [keys.public]}, [registry.host])
     with run_provider(config, work) as provider:
-        yield Stack(provider, f"{registry.host}/serve/app:signed",
-                    f"{registry.host}/serve/app:unsigned", digest)
+        yield Stack(
+            provider,
+            f"{registry.host}/serve/app:signed",
+            f"{registry.host}/serve/app:unsigned",
+            digest,
+        )
 
 
 def test_validate_answers_each_key_with_a_report(stack: Stack) -> None:
@@ -82,8 +89,12 @@ def test_transient_failure_goes_to_system_error_not_items(stack: Stack) -> None:
     ("body", "problem"),
     [
         (b"this is not json", "not JSON"),
-        (json.dumps({"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "Pod"}).encode(),
-         "kind"),
+        (
+            json.dumps(
+                {"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "Pod"}
+            ).encode(),
+            "kind",
+        ),
         (provider_request("nginx", 7), "keys[1]"),
         (provider_request(*(f"registry.example/app:{i}" for i in range(10_000))), "limit"),
     ],
@@ -127,7 +138,8 @@ def test_metrics_count_decisions(stack: Stack) -> None:
 def test_one_json_log_line_per_decision(stack: Stack) -> None:
     stack.post("/validate", provider_request(stack.unsigned))
     decisions = [
-        json.loads(line) for line in Path(stack.provider.log).read_text().splitlines()
+        json.loads(line)
+        for line in Path(stack.provider.log).read_text().splitlines()
         if '"event":"decision"' in line
     ]
     mine = [d for d in decisions if d["key"] == stack.unsigned]

@@ -48,8 +48,13 @@ def _env(home: Path) -> dict[str, str]:
 
 def _run(version: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(cosign_path(version)), *args], cwd=cwd, env=_env(cwd / ".cosign-home"),
-        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+        [str(cosign_path(version)), *args],
+        cwd=cwd,
+        env=_env(cwd / ".cosign-home"),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
     )
 
 
@@ -80,12 +85,17 @@ def import_key_pair(version: str, directory: Path, key_type: str) -> KeyPair:
     else:
         raise ValueError(f"unknown key type {key_type}")
     pem = directory / f"{key_type}.pem"
-    pem.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ))
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     prefix = f"imported-{key_type}"
-    _checked(version, ["import-key-pair", "--key", str(pem), "--output-key-prefix", prefix], directory)
+    _checked(
+        version, ["import-key-pair", "--key", str(pem), "--output-key-prefix", prefix], directory
+    )
     return KeyPair(directory / f"{prefix}.key", directory / f"{prefix}.pub")
 
 
@@ -99,5 +109,8 @@ def sign(version: str, key: Path, image_ref: str) -> None:
 
 def verify(version: str, public: Path, image_ref: str) -> subprocess.CompletedProcess[str]:
     """`cosign verify --key` without the transparency log; the caller checks the result."""
-    return _run(version, ["verify", "--key", str(public), "--insecure-ignore-tlog=true", image_ref],
-                public.parent)
+    return _run(
+        version,
+        ["verify", "--key", str(public), "--insecure-ignore-tlog=true", image_ref],
+        public.parent,
+    )

@@ -47,11 +47,27 @@ def run_provider(config: Path, work: Path, *extra: str) -> Iterator[Provider]:
     log_path = work / "signet.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "signet.cli", "serve", "--config", str(config),
-             "--host", "127.0.0.1", "--port", str(port),
-             "--cert", str(certs.server_cert), "--key", str(certs.server_key),
-             "--client-ca", str(certs.ca), *extra],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "signet.cli",
+                "serve",
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--cert",
+                str(certs.server_cert),
+                "--key",
+                str(certs.server_key),
+                "--client-ca",
+                str(certs.ca),
+                *extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         provider = Provider(f"https://127.0.0.1:{port}", port, certs, log_path)
         try:

@@ -65,7 +65,9 @@ def run_registry(directory: Path, *, token: TokenAuth | None = None) -> Iterator
     config.write_text("\n".join(lines) + "\n")
     log = directory / "registry.log"
     with log.open("w") as out:
-        process = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT
+        )
         try:
             wait_for_http(f"http://127.0.0.1:{port}/v2/")
             yield Registry(f"127.0.0.1:{port}", f"http://127.0.0.1:{port}", log)
