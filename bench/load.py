@@ -65,18 +65,33 @@ async def run_load(
     connections: int,
     seconds: float,
     warmup: float,
+    rate: float | None = None,
 ) -> LoadResult:
+    """Closed loop (as fast as answers come) or, with `rate`, paced at `rate` requests/s in all.
+
+    Paced latencies are measured from when each request was *due*, so a slow answer that delays
+    the next request is counted against the server (no coordinated omission).
+    """
     latencies: list[float] = []
     errors = 0
     start_measure = time.perf_counter() + warmup
     stop = start_measure + seconds
+    interval = connections / rate if rate else 0.0
 
-    async def worker() -> None:
+    async def worker(offset: float) -> None:
         nonlocal errors
         reader, writer = await asyncio.open_connection(host, port, ssl=context)
+        due = time.perf_counter() + offset
         try:
             while True:
-                began = time.perf_counter()
+                now = time.perf_counter()
+                if rate:
+                    if due > now:
+                        await asyncio.sleep(due - now)
+                    began = due
+                    due += interval
+                else:
+                    began = now
                 if began >= stop:
                     return
                 writer.write(request)
@@ -89,5 +104,6 @@ async def run_load(
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    offsets = [i * interval / connections for i in range(connections)]
+    await asyncio.gather(*(worker(offset) for offset in offsets))
     return LoadResult(len(latencies), seconds, latencies, errors)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import ssl
 import statistics
@@ -34,13 +35,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import LoadResult, client_context, http_post, read_response, run_load  # noqa: E402
-from signet.devcerts import DevCerts, write_dev_certs  # noqa: E402
+from signet.devcerts import DevCerts  # noqa: E402
 from signet.keyfile import generate, public_pem  # noqa: E402
 from signet.reference import parse  # noqa: E402
 from signet.registry import RegistryClient  # noqa: E402
 from signet.sign import sign_image  # noqa: E402
 from signet.trust import RegistrySettings, TrustConfig  # noqa: E402
+
+from bench.load import LoadResult, client_context, http_post, read_response, run_load  # noqa: E402
 from tests.support.images import push_image  # noqa: E402
 from tests.support.procs import free_port  # noqa: E402
 from tests.support.provider import run_provider  # noqa: E402
@@ -55,6 +57,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per server")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--cold-images", type=int, default=20)
+    parser.add_argument("--paced-rate", type=float, default=200.0, help="requests/s, paced pass")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="signet-bench-") as tmp, ExitStack() as stack:
@@ -64,7 +67,7 @@ def main() -> int:
         (work / "ci.pub").write_bytes(public_pem(key))
         total = KEYS_PER_REQUEST + args.cold_images + 1
         images = [f"{registry.host}/bench/app:{i}" for i in range(total)]
-        for i, image in enumerate(images):
+        for i in range(total):
             push_image(registry.url, "bench/app", str(i), seed=f"bench-{i}")
         asyncio.run(_sign_all(registry.host, images, key))
         config = work / "trust.yaml"
@@ -86,8 +89,7 @@ def main() -> int:
         answers = _validate(provider.url, context, warm_keys)
         baseline_port = free_port()
         (work / "answers.json").write_text(json.dumps(answers))
-        baseline = stack.enter_context(_baseline(work, certs, baseline_port))
-        del baseline
+        stack.enter_context(_Baseline(work, certs, baseline_port))
 
         request = http_post("/validate", "127.0.0.1", _request_body(warm_keys))
         results: dict[str, Any] = {}
@@ -122,6 +124,22 @@ def main() -> int:
             )
             results[name] = _merge(results[name], _summary(result))
         results["warm_ratio"] = round(results["signet"]["rps"] / results["baseline"]["rps"], 3)
+        # Latency at a steady, realistic load (well below saturation), where queueing in the
+        # load generator and the server does not dominate the figure.
+        for name, port in (("baseline", baseline_port), ("signet", provider.port)):
+            paced = asyncio.run(
+                run_load(
+                    "127.0.0.1",
+                    port,
+                    context,
+                    request,
+                    connections=CONNECTIONS,
+                    seconds=args.seconds,
+                    warmup=args.warmup,
+                    rate=args.paced_rate,
+                )
+            )
+            results[f"{name}_paced"] = _summary(paced)
 
         results["cold"] = _cold(provider.url, context, cold_keys)
         results["stampede"] = asyncio.run(_stampede(provider.url, context, stampede_key))
@@ -131,6 +149,7 @@ def main() -> int:
             "seconds_per_pass": args.seconds,
             "passes": 2,
             "cpus": _cpus(),
+            "paced_rate": args.paced_rate,
         }
     _print(results)
     out = ROOT / "bench" / "results"
@@ -168,7 +187,9 @@ def _validate(url: str, context: ssl.SSLContext, keys: list[str]) -> dict[str, A
     return {item["key"]: item["value"] for item in items}
 
 
-class _baseline:  # noqa: N801 - used as a context manager, reads like one
+class _Baseline:
+    """The baseline server as a process, for the length of a `with` block."""
+
     def __init__(self, work: Path, certs: DevCerts, port: int) -> None:
         self.args = [
             sys.executable,
@@ -292,8 +313,6 @@ def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cpus() -> int:
-    import os
-
     return os.cpu_count() or 0
 
 
@@ -307,6 +326,12 @@ def _print(results: dict[str, Any]) -> None:
         f"  signet    {s['rps']:8.1f} req/s  p50 {s['p50_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms"
     )
     print(f"  ratio     {results['warm_ratio']:.3f}x of the bare baseline")
+    for name in ("baseline", "signet"):
+        p = results[f"{name}_paced"]
+        print(
+            f"  paced at {results['setup']['paced_rate']:.0f} req/s: {name:8s} "
+            f"p50 {p['p50_ms']:6.2f} ms  p99 {p['p99_ms']:6.2f} ms  ({p['requests']} requests)"
+        )
     c = results["cold"]
     print(
         f"cold: {c['images']} new images, p50 {c['p50_ms']} ms, max {c['max_ms']} ms, "
@@ -315,7 +340,8 @@ def _print(results: dict[str, Any]) -> None:
     st = results["stampede"]
     print(
         f"stampede: {st['requests']} concurrent requests for one new image -> "
-        f"{st['registry_requests']:.0f} registry requests, {st['verifications']:.0f} verification(s), "
+        f"{st['registry_requests']:.0f} registry requests, "
+        f"{st['verifications']:.0f} verification(s), "
         f"{st['verified_answers']} verified answers, all answered in {st['all_answered_ms']} ms"
     )
 

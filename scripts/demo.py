@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from signet.devcerts import write_dev_certs  # noqa: E402
+
 from tests.support import cosign  # noqa: E402
 from tests.support.images import push_image  # noqa: E402
 from tests.support.procs import free_port  # noqa: E402
@@ -131,7 +132,8 @@ def main() -> int:
 
             say("serving until Ctrl-C; try:")
             print(
-                f"  curl --cacert {certs.ca} --cert {certs.client_cert} --key {certs.client_key} \\\n"
+                f"  curl --cacert {certs.ca} \\\n"
+                f"    --cert {certs.client_cert} --key {certs.client_key} \\\n"
                 f"    -H 'Content-Type: application/json' {url}/validate \\\n"
                 f"    -d '{json.dumps(request)}'\n"
                 f"  provider log: {work / 'signet.log'}"

@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 
 from signet.engine import Answer, Engine, EngineSettings
-from signet.reasons import TransientFailure
-from signet.report import Report
 from signet.metrics import Metrics
+from signet.reasons import TransientFailure
 from signet.registry import Limits, RegistryClient
+from signet.report import Report
 from signet.trust import TrustConfig, load
 
 

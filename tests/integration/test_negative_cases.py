@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from signet import cosign as fmt
 from signet.reasons import Reason, TransientFailure
 from signet.report import Report
+
 from tests.support import cosign
 from tests.support.images import get_manifest, push_image, put_blob, put_manifest
 from tests.support.registry import Registry
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 def signed(
     registry: Registry, tmp_path: Path, request: pytest.FixtureRequest
 ) -> tuple[str, str, Path]:
-    """A fresh repository with image `:v1` signed by the real cosign; returns repo, digest, config."""
+    """A fresh repository whose `:v1` the real cosign signed: (repo, digest, trust config)."""
     repo = f"negative/{request.node.name.lower().replace('_', '-')[:60]}"
     digest = push_image(registry.url, repo, "v1", seed=repo)
     keys = cosign.generate_key_pair("v3.1.3", tmp_path / "keys")
@@ -42,7 +42,7 @@ def reasons(report: Report, attestor: str | None = "ci") -> list[Reason]:
 
 
 def test_the_signed_image_verifies(registry: Registry, signed: tuple[str, str, Path]) -> None:
-    repo, digest, config = signed
+    repo, _, config = signed
     assert report_for(config, f"{registry.host}/{repo}:v1").verified == ("ci",)
 
 

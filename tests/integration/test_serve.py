@@ -122,9 +122,11 @@ def test_no_client_certificate_gets_no_answer(stack: Stack) -> None:
 def test_tls_1_2_is_refused(stack: Stack) -> None:
     context = stack.provider.client_context()
     context.maximum_version = ssl.TLSVersion.TLSv1_2
-    with socket.create_connection(("127.0.0.1", stack.provider.port), timeout=5) as raw:
-        with pytest.raises(ssl.SSLError):
-            context.wrap_socket(raw, server_hostname="127.0.0.1")
+    with (
+        socket.create_connection(("127.0.0.1", stack.provider.port), timeout=5) as raw,
+        pytest.raises(ssl.SSLError),
+    ):
+        context.wrap_socket(raw, server_hostname="127.0.0.1")
 
 
 def test_metrics_count_decisions(stack: Stack) -> None:
