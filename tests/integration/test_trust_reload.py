@@ -1,0 +1,74 @@
+"""The trust config is reloaded on change, a bad edit keeps the last good config, and a changed
+key is never answered from a verdict cached under the old one."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import cosign
+from tests.support.images import push_image
+from tests.support.provider import Provider, run_provider
+from tests.support.registry import Registry
+
+from .helpers import write_trust
+
+pytestmark = pytest.mark.integration
+
+
+def verified(provider: Provider, image: str) -> list[str]:
+    body = {
+        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+        "kind": "ProviderRequest",
+        "request": {"keys": [image]},
+    }
+    with provider.client() as client:
+        answer = client.post(f"{provider.url}/validate", json=body).json()
+    assert answer["response"]["systemError"] == "", answer
+    result: list[str] = answer["response"]["items"][0]["value"]["verified"]
+    return result
+
+
+def eventually(condition: str, probe: object, expected: object, timeout: float = 15.0) -> None:
+    assert callable(probe)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe() == expected:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{condition}: still {probe()!r}")
+
+
+def test_reload_applies_new_keys_and_survives_a_bad_edit(
+    registry: Registry, tmp_path: Path
+) -> None:
+    digest = push_image(registry.url, "reload/app", "v1", seed="reload")
+    image = f"{registry.host}/reload/app:v1"
+    signer = cosign.generate_key_pair("v3.1.3", tmp_path / "signer")
+    other = cosign.generate_key_pair("v3.1.3", tmp_path / "other")
+    cosign.sign("v3.1.3", signer.private, f"{registry.host}/reload/app@{digest}")
+    config = write_trust(tmp_path / "trust", {"team": [other.public]}, [registry.host])
+
+    with run_provider(config, tmp_path / "provider") as provider:
+        assert verified(provider, image) == []  # and that "no" is now cached
+
+        write_trust(tmp_path / "trust", {"team": [signer.public]}, [registry.host])
+        eventually("the new key takes effect", lambda: verified(provider, image), ["team"])
+
+        config.write_text("version: 1\nattestors: [{name: team, keys: [], surprise: 1}]\n")
+        time.sleep(3)  # more than one reload interval
+        assert verified(provider, image) == ["team"]
+        with provider.client() as client:
+            metrics = client.get(f"{provider.url}/metrics").text
+            ready = client.get(f"{provider.url}/readyz").status_code
+        assert 'signet_trust_reloads_total{result="error"} 1.0' in metrics
+        assert ready == 200
+        errors = [
+            json.loads(line)
+            for line in provider.log.read_text().splitlines()
+            if '"signet.trust"' in line and '"error"' in line
+        ]
+        assert errors and "surprise" in errors[-1]["message"]
