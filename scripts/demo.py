@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from signet.devcerts import write_dev_certs  # noqa: E402
-
 from tests.support import cosign  # noqa: E402
 from tests.support.images import push_image  # noqa: E402
 from tests.support.procs import free_port  # noqa: E402

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
 from signet.devcerts import DevCerts, write_dev_certs
 
 
