@@ -125,14 +125,14 @@ class Engine:
         warm path is a dictionary lookup per key and pre-encoded JSON.
         """
         started = time.perf_counter()
-        fingerprint = self._trust().fingerprint
+        trust = self._trust()  # one config for the whole request, even across a reload
         outcomes: list[Outcome | None] = []
         misses: dict[int, asyncio.Future[Outcome]] = {}
         for index, key in enumerate(keys):
-            answer = self._answers.get((key, fingerprint))
+            answer = self._answers.get((key, trust.fingerprint))
             outcomes.append(answer)
             if answer is None:
-                misses[index] = asyncio.ensure_future(self._check_one(key, fingerprint))
+                misses[index] = asyncio.ensure_future(self._check_one(key, trust))
         self._answer_hit.inc(len(keys) - len(misses))
         self._answer_miss.inc(len(misses))
         if misses:
@@ -150,19 +150,19 @@ class Engine:
         self._log(keys, done, misses.keys(), 1000 * (time.perf_counter() - started))
         return done
 
-    async def _check_one(self, key: str, fingerprint: str) -> Outcome:
+    async def _check_one(self, key: str, trust: TrustConfig) -> Outcome:
         try:
-            report, lifetime = await self._check(key)
+            report, lifetime = await self._check(key, trust)
         except TransientFailure as failure:
             return failure
         except Exception as exc:  # a bug must deny (uncached), not crash the request
             log.exception("unexpected error while checking %s", key)
             return TransientFailure(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
         answer = Answer.of(key, report)
-        self._answers.put((key, fingerprint), answer, lifetime)
+        self._answers.put((key, trust.fingerprint), answer, lifetime)
         return answer
 
-    async def _check(self, key: str) -> tuple[Report, float]:
+    async def _check(self, key: str, trust: TrustConfig) -> tuple[Report, float]:
         """The report, and how long an answer built on it may be reused."""
         try:
             ref = parse(key)
@@ -173,7 +173,6 @@ class Engine:
             digest = await self.resolve(ref)
         except DeterministicFailure as failure:
             return failure_report(key, None, failure), self.settings.failed_ttl
-        trust = self._trust()
         verdict_key = (ref.registry, ref.repository, digest, trust.fingerprint)
         report = self._verdicts.get(verdict_key)
         if report is None:
