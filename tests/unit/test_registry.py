@@ -45,7 +45,9 @@ def client(
 async def failure_of(coroutine: object) -> TransientFailure | DeterministicFailure:
     with pytest.raises((TransientFailure, DeterministicFailure)) as caught:
         await coroutine  # type: ignore[misc]
-    return caught.value
+    failure = caught.value
+    assert isinstance(failure, TransientFailure | DeterministicFailure)
+    return failure
 
 
 async def test_tag_resolves_with_an_index_aware_head() -> None:
