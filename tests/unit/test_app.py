@@ -58,8 +58,9 @@ class App:
         assert answer.status_code == 200
         document: dict[str, Any] = answer.json()
         assert document["kind"] == "ProviderResponse"
-        assert document["response"]["idempotent"] is True
-        return document["response"]
+        response: dict[str, Any] = document["response"]
+        assert response["idempotent"] is True
+        return response
 
     async def get(self, path: str) -> httpx.Response:
         async with httpx.AsyncClient(

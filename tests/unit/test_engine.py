@@ -52,7 +52,7 @@ class Setup:
 async def test_signed_unsigned_and_copied() -> None:
     fake, key = FakeRegistry(), new_key()
     signed = fake.push_image("team/app", "signed", "a")
-    unsigned = fake.push_image("team/app", "unsigned", "b")
+    fake.push_image("team/app", "unsigned", "b")
     copied = fake.push_image("team/app", "copied", "c")
     fake.sign("team/app", signed, key)
     fake.sign("team/app", copied, key, names=signed)  # a valid signature over another digest
