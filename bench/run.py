@@ -92,36 +92,27 @@ def main() -> int:
 
         request = http_post("/validate", "127.0.0.1", _request_body(warm_keys))
         results: dict[str, Any] = {}
-        for name, port in (
-            ("baseline", baseline_port),
-            ("signet", provider.port),
-        ):
-            result = asyncio.run(
-                run_load(
-                    "127.0.0.1",
-                    port,
-                    context,
-                    request,
-                    connections=CONNECTIONS,
-                    seconds=args.seconds,
-                    warmup=args.warmup,
+
+        def closed_loop(port: int) -> dict[str, Any]:
+            return _summary(
+                asyncio.run(
+                    run_load(
+                        "127.0.0.1",
+                        port,
+                        context,
+                        request,
+                        connections=CONNECTIONS,
+                        seconds=args.seconds,
+                        warmup=args.warmup,
+                    )
                 )
             )
-            results[name] = _summary(result)
+
+        results["baseline"] = closed_loop(baseline_port)
+        results["signet"] = closed_loop(provider.port)
         # Second pass in reverse order, so drift on a shared machine hits both alike.
-        for name, port in (("signet", provider.port), ("baseline", baseline_port)):
-            result = asyncio.run(
-                run_load(
-                    "127.0.0.1",
-                    port,
-                    context,
-                    request,
-                    connections=CONNECTIONS,
-                    seconds=args.seconds,
-                    warmup=args.warmup,
-                )
-            )
-            results[name] = _merge(results[name], _summary(result))
+        results["signet"] = _merge(results["signet"], closed_loop(provider.port))
+        results["baseline"] = _merge(results["baseline"], closed_loop(baseline_port))
         results["warm_ratio"] = round(results["signet"]["rps"] / results["baseline"]["rps"], 3)
         # Latency at a steady, realistic load (well below saturation), where queueing in the
         # load generator and the server does not dominate the figure. Three alternating passes

@@ -10,7 +10,6 @@ import contextlib
 import json
 import shutil
 import ssl
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,10 +19,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from signet.devcerts import write_dev_certs  # noqa: E402
 from tests.support import cosign  # noqa: E402
 from tests.support.images import push_image  # noqa: E402
-from tests.support.procs import free_port  # noqa: E402
+from tests.support.provider import run_provider  # noqa: E402
 from tests.support.registry import run_registry  # noqa: E402
 
 COSIGN = "v3.1.3"
@@ -65,97 +63,51 @@ def main() -> int:
         say(f"trust config {config}")
         print(config.read_text(), end="")
 
-        certs = write_dev_certs(work / "certs")
-        port = free_port()
-        log = (work / "signet.log").open("w")
-        provider = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "signet.cli",
-                "serve",
-                "--config",
-                str(config),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--cert",
-                str(certs.server_cert),
-                "--key",
-                str(certs.server_key),
-                "--client-ca",
-                str(certs.ca),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"https://127.0.0.1:{port}"
-            client_tls = ssl.create_default_context(cafile=str(certs.ca))
-            client_tls.load_cert_chain(certs.client_cert, certs.client_key)
-            with httpx.Client(verify=client_tls, timeout=10) as client:
-                _wait_ready(client, url, provider)
-                say(f"signet serve on {url} (mTLS: client CA {certs.ca})")
-                request = {
-                    "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
-                    "kind": "ProviderRequest",
-                    "request": {"keys": [signed, unsigned]},
-                }
-                say("Gatekeeper's request, with Gatekeeper's kind of client certificate")
-                print(json.dumps(request, indent=2))
-                answer = client.post(f"{url}/validate", json=request).json()
-                say("Signet's answer")
-                print(json.dumps(answer, indent=2))
-                for item in answer["response"]["items"]:
-                    report = item["value"]
-                    verdict = (
-                        f"verified by {', '.join(report['verified'])}"
-                        if report["verified"]
-                        else "REJECTED: "
-                        + "; ".join(
-                            f"{f['reason']} -> {f['remediation']}" for f in report["failures"]
-                        )
-                    )
-                    print(f"  {item['key']}: {verdict}")
+        with run_provider(config, work / "provider") as provider, provider.client() as client:
+            say(f"signet serve on {provider.url} (mTLS: client CA {provider.certs.ca})")
+            request = {
+                "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+                "kind": "ProviderRequest",
+                "request": {"keys": [signed, unsigned]},
+            }
+            say("Gatekeeper's request, with Gatekeeper's kind of client certificate")
+            print(json.dumps(request, indent=2))
+            answer = client.post(f"{provider.url}/validate", json=request).json()
+            say("Signet's answer")
+            print(json.dumps(answer, indent=2))
+            for item in answer["response"]["items"]:
+                report = item["value"]
+                verdict = (
+                    f"verified by {', '.join(report['verified'])}"
+                    if report["verified"]
+                    else "REJECTED: "
+                    + "; ".join(f"{f['reason']} -> {f['remediation']}" for f in report["failures"])
+                )
+                print(f"  {item['key']}: {verdict}")
 
             say("the same request without a client certificate")
-            bare_tls = ssl.create_default_context(cafile=str(certs.ca))
+            bare_tls = ssl.create_default_context(cafile=str(provider.certs.ca))
             try:
-                with httpx.Client(verify=bare_tls, timeout=5) as client:
-                    client.post(f"{url}/validate", json=request)
+                with httpx.Client(verify=bare_tls, timeout=5) as bare:
+                    bare.post(f"{provider.url}/validate", json=request)
                 print("  UNEXPECTED: it was answered")
                 return 1
             except httpx.HTTPError as exc:
                 print(f"  no answer: {type(exc).__name__}: {exc}")
 
+            certs = provider.certs
             say("serving until Ctrl-C; try:")
             print(
                 f"  curl --cacert {certs.ca} \\\n"
                 f"    --cert {certs.client_cert} --key {certs.client_key} \\\n"
-                f"    -H 'Content-Type: application/json' {url}/validate \\\n"
+                f"    -H 'Content-Type: application/json' {provider.url}/validate \\\n"
                 f"    -d '{json.dumps(request)}'\n"
-                f"  provider log: {work / 'signet.log'}"
+                f"  provider log: {provider.log}"
             )
             with contextlib.suppress(KeyboardInterrupt):
-                provider.wait()
-        finally:
-            provider.terminate()
-            provider.wait(timeout=10)
-            log.close()
+                while True:
+                    time.sleep(3600)
     return 0
-
-
-def _wait_ready(client: httpx.Client, url: str, provider: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if provider.poll() is not None:
-            raise SystemExit(f"signet serve exited with {provider.returncode}; see run/signet.log")
-        with contextlib.suppress(httpx.HTTPError):
-            if client.get(f"{url}/readyz").status_code == 200:
-                return
-        time.sleep(0.1)
-    raise SystemExit("signet serve did not become ready in 20 s")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import ssl
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 import httpx
 
 from signet.devcerts import DevCerts, write_dev_certs
+
+from .procs import free_port, stop
 
 
 @dataclass(frozen=True)
@@ -33,17 +34,10 @@ class Provider:
         return httpx.Client(verify=self.client_context(), timeout=timeout)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def run_provider(config: Path, work: Path, *extra: str) -> Iterator[Provider]:
     certs = write_dev_certs(work / "certs")
-    port = _free_port()
+    port = free_port()
     log_path = work / "signet.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -74,12 +68,7 @@ def run_provider(config: Path, work: Path, *extra: str) -> Iterator[Provider]:
             _wait_ready(provider, process)
             yield provider
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def _wait_ready(provider: Provider, process: subprocess.Popen[bytes]) -> None:

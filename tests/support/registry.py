@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .procs import free_port, wait_for_http
+from .procs import free_port, stop, wait_for_http
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 
@@ -75,9 +75,4 @@ def run_registry(directory: Path, *, token: TokenAuth | None = None) -> Iterator
             print(log.read_text())
             raise
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)

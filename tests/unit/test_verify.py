@@ -6,22 +6,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
 from signet import cosign
 from signet.keyfile import PrivateKey, generate
-from signet.keys import load_public_key_pem
 from signet.reasons import DeterministicFailure, Reason
 from signet.report import Failure, Report
 from signet.trust import Attestor, TrustConfig, TrustedKey
 from signet.verify import ClassicEvidence, verify
+from tests.support import vectors
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 IMAGE = "registry.example/team/app:1.0"
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "cosign-classic"
 
 
 def layer(payload: bytes, signature: bytes) -> dict[str, object]:
@@ -194,8 +192,7 @@ def test_payload_parsing() -> None:
 
 
 def test_make_payload_is_byte_for_byte_what_cosign_signs() -> None:
-    raw = (VECTORS / "dir-img-cosign-valid" / "signature-1").read_bytes()
-    real = base64.b64decode(json.loads(raw[len(b"\x00sigstore-json\n") :])["payload"])
+    real = vectors.layers("dir-img-cosign-valid")[0].payload
     claimed = json.loads(real)["critical"]
     ours = cosign.make_payload(
         claimed["identity"]["docker-reference"], claimed["image"]["docker-manifest-digest"]
@@ -210,62 +207,16 @@ def test_signature_tag() -> None:
 # -- the real-cosign vectors ------------------------------------------------------------------
 
 
-def vector(name: str) -> tuple[str, ClassicEvidence]:
-    directory = VECTORS / name
-    manifest_file = directory / "manifest.json"
-    digest = (
-        "sha256:" + hashlib.sha256(manifest_file.read_bytes()).hexdigest()
-        if manifest_file.exists()
-        else D2
-    )
-    files = sorted(directory.glob("signature-*")) if directory.is_dir() else [VECTORS / name]
-    layers, payloads = [], {}
-    for path in files:
-        document = json.loads(path.read_bytes()[len(b"\x00sigstore-json\n") :])
-        payload = base64.b64decode(document["payload"])
-        payload_digest = "sha256:" + hashlib.sha256(payload).hexdigest()
-        payloads[payload_digest] = payload
-        layers.append(
-            {
-                "mediaType": document["mimeType"],
-                "digest": payload_digest,
-                "size": len(payload),
-                "annotations": document["annotations"],
-            }
-        )
-    parsed = cosign.parse_signature_manifest(manifest(layers))
-    return digest, ClassicEvidence(parsed, payloads)
+@pytest.mark.parametrize("name", list(vectors.EXPECTED))
+def test_vectors(name: str) -> None:
+    verified, reason = vectors.EXPECTED[name]
+    found = vectors.layers(name)
+    parsed = cosign.parse_signature_manifest(manifest([layer.descriptor() for layer in found]))
+    evidence = ClassicEvidence(parsed, {layer.digest: layer.payload for layer in found})
+    digest = vectors.signed_digest(name)
 
+    report = verify(f"vectors/{name}@{digest}", digest, evidence, vectors.trust())
 
-def vector_trust() -> TrustConfig:
-    keys = {
-        n: load_public_key_pem((VECTORS / f).read_bytes())
-        for n, f in (("a", "cosign.pub"), ("b", "cosign2.pub"))
-    }
-    return TrustConfig(tuple(Attestor(n, (TrustedKey(n, k),)) for n, k in keys.items()))
-
-
-@pytest.mark.parametrize(
-    ("name", "verified", "reason"),
-    [
-        ("dir-img-cosign-valid", ("a",), None),
-        ("dir-img-cosign-valid-2", ("a",), None),
-        ("dir-img-cosign-valid-with-tag", ("a",), None),
-        ("dir-img-cosign-mixed", ("a",), None),
-        ("dir-img-cosign-key-rekor-valid", ("b",), None),
-        ("dir-img-cosign-modified-manifest", (), Reason.DIGEST_MISMATCH),
-        ("dir-img-cosign-manifest-digest-error", (), Reason.DIGEST_MISMATCH),
-        ("dir-img-cosign-no-manifest", (), Reason.DIGEST_MISMATCH),
-        ("dir-img-cosign-other-attachment", (), Reason.NO_SIGNATURE),
-        ("dir-img-cosign-fulcio-rekor-valid", (), Reason.NOT_SIGNED_BY_ATTESTOR),
-        ("dir-img-cosign-pki-valid", (), Reason.NOT_SIGNED_BY_ATTESTOR),
-        ("unknown-cosign-key.signature", (), Reason.NOT_SIGNED_BY_ATTESTOR),
-    ],
-)
-def test_vectors(name: str, verified: tuple[str, ...], reason: Reason | None) -> None:
-    assert VECTORS.is_dir(), f"the shared vectors are missing at {VECTORS}"
-    digest, found = vector(name)
-    report = verify(f"vectors/{name}@{digest}", digest, found, vector_trust())
     assert report.verified == verified
     if reason is not None:
         assert report.failures[0].reason is reason
