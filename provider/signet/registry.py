@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import anyio
 import httpx
+from cachetools import LRUCache
 
 from .metrics import Metrics
 from .reasons import DeterministicFailure, Reason, TransientFailure
@@ -47,6 +48,9 @@ _MAX_TOKEN_BYTES: Final = 64 * 1024
 _MAX_ERROR_BYTES: Final = 4 * 1024
 _TOKEN_MARGIN_SECONDS: Final = 5.0
 _DEFAULT_REALMS: Final = {DOCKER_HUB: ("auth.docker.io",)}
+_MAX_REMEMBERED: Final = 4096
+# Metric label values are kept per host; past this many hosts, calls are counted as "other".
+_MAX_HOST_LABELS: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +99,12 @@ class RegistryClient:
         self._transport = transport
         self._resolve_host = resolver or _resolve
         self._clients: dict[tuple[bool, bytes | None], httpx.AsyncClient] = {}
-        self._tokens: dict[tuple[str, str], _Token] = {}
-        self._token_locks: dict[tuple[str, str], anyio.Lock] = {}
-        self._challenges: dict[str, dict[str, str]] = {}
+        # Image references name any host and repository, so everything kept per host or per
+        # scope is bounded: an attacker's endless names must not grow memory.
+        self._tokens: LRUCache[tuple[str, str], _Token] = LRUCache(_MAX_REMEMBERED)
+        self._token_locks: LRUCache[tuple[str, str], anyio.Lock] = LRUCache(_MAX_REMEMBERED)
+        self._challenges: LRUCache[str, dict[str, str]] = LRUCache(_MAX_REMEMBERED)
+        self._counted_hosts: set[str] = set()
         self._credentials_source: tuple[Path | None, float] | None = None
         self._credentials: Mapping[str, _Credentials] = {}
 
@@ -288,7 +295,9 @@ class RegistryClient:
         if challenge["scheme"] == "basic":
             return credentials.basic() if credentials else None
         key = (host, scope)
-        lock = self._token_locks.setdefault(key, anyio.Lock())
+        lock = self._token_locks.get(key)
+        if lock is None:
+            lock = self._token_locks[key] = anyio.Lock()
         async with lock:
             token = self._tokens.get(key)
             if (
@@ -517,8 +526,14 @@ class RegistryClient:
         return self._credentials.get(_config_key(host))
 
     def _count(self, host: str, status: int) -> None:
-        if self._metrics is not None:
-            self._metrics.registry_calls.labels(host, str(status)).inc()
+        if self._metrics is None:
+            return
+        if host not in self._counted_hosts:
+            if len(self._counted_hosts) >= _MAX_HOST_LABELS:
+                host = "other"
+            else:
+                self._counted_hosts.add(host)
+        self._metrics.registry_calls.labels(host, str(status)).inc()
 
 
 def load_docker_config(path: Path) -> dict[str, _Credentials]:

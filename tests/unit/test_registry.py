@@ -259,3 +259,26 @@ async def test_unsafe_token_realms_are_refused(realm: str) -> None:
     failure = await failure_of(client(fake).resolve(parse(f"{HOST}/team/app:1.0")))
     assert failure.reason is Reason.REGISTRY_AUTH_FAILED or "refusing" in failure.message
     assert fake.requests_to("/token") == []
+
+
+async def test_metric_labels_stay_bounded_whatever_hosts_images_name() -> None:
+    from signet.metrics import Metrics
+
+    metrics = Metrics()
+    fake = FakeRegistry()
+    registry = RegistryClient(
+        lambda: TrustConfig(()),
+        limits=Limits(request_timeout=0.5),
+        metrics=metrics,
+        transport=fake.transport(),
+    )
+    for i in range(100):
+        await registry.resolve(parse(f"host{i}.example/a/b:1"))
+    hosts = {
+        sample.labels["host"]
+        for metric in metrics.registry.collect()
+        if metric.name == "signet_registry_calls"
+        for sample in metric.samples
+    }
+    assert len(hosts) <= 65
+    assert "other" in hosts
