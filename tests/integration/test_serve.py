@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,31 @@ def test_one_json_log_line_per_decision(stack: Stack) -> None:
     mine = [d for d in decisions if d["key"] == stack.unsigned]
     assert mine and mine[-1]["reasons"] == ["NO_SIGNATURE"]
     assert {"digest", "verified", "duration_ms", "cached"} <= set(mine[-1])
+
+
+def test_an_idle_connection_outlives_uvicorns_default_keep_alive(stack: Stack) -> None:
+    """Gatekeeper keeps idle connections 90 s; uvicorn's default (5 s) would close them first."""
+    body = provider_request(stack.signed)
+    request = (
+        f"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    context = stack.provider.client_context()
+    with (
+        socket.create_connection(("127.0.0.1", stack.provider.port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        for _ in range(2):
+            tls.sendall(request)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = tls.recv(65536)
+                assert chunk, "the server closed the connection"
+                received += chunk
+            head, _, body_part = received.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            while len(body_part) < length:
+                body_part += tls.recv(65536)
+            assert json.loads(body_part)["response"]["items"][0]["key"] == stack.signed
+            time.sleep(6)
