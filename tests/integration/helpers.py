@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from signet.engine import Answer, Engine, EngineSettings
@@ -49,3 +52,16 @@ def check(
             await registry.aclose()
 
     return asyncio.run(run())
+
+
+def run_signet(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "signet.cli", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COSIGN_PASSWORD": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    return result

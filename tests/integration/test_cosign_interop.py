@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +11,7 @@ from tests.support import cosign
 from tests.support.images import push_image, push_index
 from tests.support.registry import Registry
 
-from .helpers import check, write_trust
+from .helpers import check, run_signet, write_trust
 
 pytestmark = pytest.mark.integration
 
@@ -114,16 +111,3 @@ def test_multi_arch_tag_resolves_to_the_signed_index(registry: Registry, tmp_pat
     assert by_tag.verified == ("ci",)
     # cosign signs the index only (no --recursive): a child pinned by digest is not signed.
     assert isinstance(child, Report) and child.verified == ()
-
-
-def run_signet(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "signet.cli", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COSIGN_PASSWORD": ""},
-    )
-    assert result.returncode == 0, result.stderr
-    return result

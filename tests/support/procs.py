@@ -16,11 +16,13 @@ def free_port() -> int:
         return port
 
 
-def wait_for_http(url: str, timeout: float = 20.0, ok: tuple[int, ...] = (200, 401)) -> None:
+def wait_for_http(
+    url: str, timeout: float = 20.0, ok: tuple[int, ...] = (200, 401), *, verify: bool = True
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=1).status_code in ok:
+            if httpx.get(url, timeout=1, verify=verify).status_code in ok:
                 return
         except httpx.HTTPError:
             pass

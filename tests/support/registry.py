@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import bcrypt
+
 from .procs import free_port, stop, wait_for_http
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
@@ -25,6 +27,15 @@ class TokenAuth:
 
 
 @dataclass(frozen=True)
+class ServerTLS:
+    """HTTPS for the registry, and optionally basic auth (htpasswd, bcrypt) behind it."""
+
+    certificate: Path
+    key: Path
+    users: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class Registry:
     host: str  # 127.0.0.1:PORT
     url: str  # http://127.0.0.1:PORT
@@ -32,7 +43,9 @@ class Registry:
 
 
 @contextlib.contextmanager
-def run_registry(directory: Path, *, token: TokenAuth | None = None) -> Iterator[Registry]:
+def run_registry(
+    directory: Path, *, token: TokenAuth | None = None, tls: ServerTLS | None = None
+) -> Iterator[Registry]:
     binary = shutil.which("docker-registry") or REGISTRY_BINARY
     if not Path(binary).exists():
         raise RuntimeError("docker-registry is not installed: run `make tools`")
@@ -61,6 +74,17 @@ def run_registry(directory: Path, *, token: TokenAuth | None = None) -> Iterator
             f"    issuer: {token.issuer}",
             f"    rootcertbundle: {token.rootcertbundle}",
         ]
+    if tls is not None:
+        lines += ["  tls:", f"    certificate: {tls.certificate}", f"    key: {tls.key}"]
+        if tls.users:
+            htpasswd = directory / "htpasswd"
+            htpasswd.write_text(
+                "".join(
+                    f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n"
+                    for user, password in tls.users.items()
+                )
+            )
+            lines += ["auth:", "  htpasswd:", "    realm: signet-test", f"    path: {htpasswd}"]
     config = directory / "config.yml"
     config.write_text("\n".join(lines) + "\n")
     log = directory / "registry.log"
@@ -69,8 +93,9 @@ def run_registry(directory: Path, *, token: TokenAuth | None = None) -> Iterator
             [binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT
         )
         try:
-            wait_for_http(f"http://127.0.0.1:{port}/v2/")
-            yield Registry(f"127.0.0.1:{port}", f"http://127.0.0.1:{port}", log)
+            scheme = "https" if tls else "http"
+            wait_for_http(f"{scheme}://127.0.0.1:{port}/v2/", verify=False)
+            yield Registry(f"127.0.0.1:{port}", f"{scheme}://127.0.0.1:{port}", log)
         except BaseException:
             print(log.read_text())
             raise
