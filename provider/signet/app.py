@@ -7,9 +7,11 @@ answered (bad body, too many keys) gets a `systemError` and no items, which the 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,16 +20,18 @@ from starlette.routing import Route
 
 from .engine import Answer, Engine
 from .metrics import Metrics
-from .reasons import DeterministicFailure, TransientFailure
+from .reasons import DeterministicFailure, Reason, TransientFailure
 from .wire import BadRequest, Item, parse_request, response
 
 __all__ = ["AppSettings", "create_app"]
 
+log = logging.getLogger("signet.app")
 
+
+@dataclass(frozen=True, slots=True)
 class AppSettings:
-    def __init__(self, *, max_body_bytes: int = 1024 * 1024, max_keys: int = 1000) -> None:
-        self.max_body_bytes = max_body_bytes
-        self.max_keys = max_keys
+    max_body_bytes: int = 1024 * 1024
+    max_keys: int = 1000
 
 
 class _TooLarge(Exception):
@@ -104,10 +108,13 @@ def create_app(
                 items.append(Item(key, result))
             elif isinstance(result, DeterministicFailure):
                 items.append(Item(key, error=str(result)))
-            elif isinstance(result, TransientFailure | TimeoutError):
-                transient.append(f"{key}: {result or 'no answer in time'}")
-            else:
-                raise result
+            elif isinstance(result, TransientFailure):
+                transient.append(f"{key}: {result}")
+            elif isinstance(result, TimeoutError):
+                transient.append(f"{key}: {Reason.DEADLINE_EXCEEDED}: no answer in time")
+            else:  # a bug must deny, not crash the request
+                log.error("unexpected error while pinning %s", key, exc_info=result)
+                transient.append(f"{key}: {Reason.INTERNAL_ERROR}: {type(result).__name__}")
         return answer("mutate", started, items, "; ".join(transient))
 
     async def healthz(_: Request) -> Response:
