@@ -167,7 +167,9 @@ def _verify(args: argparse.Namespace) -> int:
     settings = EngineSettings(deadline=args.timeout, flight_deadline=args.timeout)
 
     async def run() -> Report | TransientFailure:
-        registry = RegistryClient(lambda: trust)
+        registry = RegistryClient(
+            lambda: trust, limits=Limits(request_timeout=min(10.0, args.timeout))
+        )
         try:
             engine = Engine(lambda: trust, registry, Metrics(), settings)
             (outcome,) = await engine.check_many([args.image])

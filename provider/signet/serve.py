@@ -29,6 +29,7 @@ __all__ = ["ServeOptions", "build", "serve", "server_ssl_context"]
 log = logging.getLogger("signet.serve")
 
 KEEP_ALIVE_SECONDS = 95
+MAX_CONNECTIONS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,8 @@ def serve(options: ServeOptions) -> None:
         port=options.port,
         ssl_context_factory=lambda _config, _default: context,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # Past this many open connections uvicorn answers 503, which the policy denies.
+        limit_concurrency=MAX_CONNECTIONS,
         log_config=None,
         access_log=False,
         server_header=False,

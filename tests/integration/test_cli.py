@@ -1,0 +1,71 @@
+"""`signet verify` exit codes, the contract a CI pipeline relies on: 0 holds, 1 does not,
+2 bad usage or config, 3 transient."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import cosign
+from tests.support.images import push_image
+from tests.support.registry import Registry
+
+from .helpers import write_trust
+
+pytestmark = pytest.mark.integration
+
+
+def signet_verify(*args: str) -> tuple[int, str, str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "signet.cli", "verify", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=dict(os.environ),
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def setup(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path]:
+    work = tmp_path_factory.mktemp("cli")
+    digest = push_image(registry.url, "cli/app", "signed", seed="cli-signed")
+    push_image(registry.url, "cli/app", "unsigned", seed="cli-unsigned")
+    dev = cosign.generate_key_pair("v2.5.0", work / "dev")
+    sec = cosign.generate_key_pair("v2.5.0", work / "sec")
+    cosign.sign("v2.5.0", dev.private, f"{registry.host}/cli/app@{digest}")
+    config = write_trust(work, {"dev": [dev.public], "sec": [sec.public]}, [registry.host])
+    return f"{registry.host}/cli/app:signed", f"{registry.host}/cli/app:unsigned", config
+
+
+def test_exit_codes(setup: tuple[str, str, Path], tmp_path: Path) -> None:
+    signed, unsigned, config = setup
+    cases = [
+        ((signed, "--config", str(config)), 0),
+        ((signed, "--config", str(config), "--require", "dev"), 0),
+        ((signed, "--config", str(config), "--require", "dev", "--require", "sec"), 1),
+        ((unsigned, "--config", str(config)), 1),
+        ((signed, "--config", str(config), "--require", "nobody"), 2),
+        ((signed, "--config", str(tmp_path / "missing.yaml")), 2),
+        ((signed,), 2),
+        (("127.0.0.1:9/down/app:v1", "--config", str(config), "--timeout", "5"), 3),
+    ]
+    for args, expected in cases:
+        code, out, err = signet_verify(*args)
+        assert code == expected, (args, out, err)
+
+
+def test_the_report_is_printed(setup: tuple[str, str, Path]) -> None:
+    signed, _, config = setup
+    code, out, _ = signet_verify(signed, "--config", str(config), "--require", "sec")
+    report = json.loads(out)
+    assert code == 1
+    assert report["verified"] == ["dev"]
+    assert report["failures"][0]["attestor"] == "sec"
+    assert report["failures"][0]["reason"] == "NOT_SIGNED_BY_ATTESTOR"
