@@ -65,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     except (TrustConfigError, UnusableKey, InvalidReference, ValueError) as exc:
         print(f"signet {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # an unreadable key file, an unwritable output, ...
+        print(
+            f"signet {args.command}: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 
