@@ -135,7 +135,7 @@ def _judge_attestor(
         detail = f"no signature found for {digest}"
         return None, _failure(Reason.NO_SIGNATURE, image, attestor.name, detail, digest)
     count = len(layers)
-    detail = f"{count} signature(s) found; none verifies under a {attestor.name} key"
+    detail = f"{count} usable signature(s) found; none verifies under a {attestor.name} key"
     return None, _failure(Reason.NOT_SIGNED_BY_ATTESTOR, image, attestor.name, detail, digest)
 
 
