@@ -71,10 +71,7 @@ class TrustStore:
         return digest.hexdigest()
 
     def _config_files(self) -> list[Path]:
-        config = getattr(self, "_config", None)
-        if config is None:
-            return []
-        return list(config.sources) + list(config.key_files)
+        return [*self._config.sources, *self._config.key_files]
 
     def _count(self, result: str) -> None:
         if self._metrics is not None:
