@@ -24,7 +24,7 @@ from .metrics import Metrics
 from .registry import Limits, RegistryClient
 from .truststore import TrustStore
 
-__all__ = ["ServeOptions", "build", "serve", "server_ssl_context"]
+__all__ = ["CertificateReloader", "ServeOptions", "build", "serve", "server_ssl_context"]
 
 log = logging.getLogger("signet.serve")
 
@@ -61,7 +61,45 @@ def server_ssl_context(
     return context
 
 
-def build(options: ServeOptions) -> tuple[Starlette, TrustStore, Engine]:
+class CertificateReloader:
+    """Reloads the serving certificate into the live SSL context when its files change.
+
+    New handshakes use the new certificate; open connections keep theirs. A cert and key that
+    do not match (say, one written before the other) are refused and retried on the next change.
+    """
+
+    def __init__(self, context: ssl.SSLContext, cert: Path, key: Path) -> None:
+        self._context, self._cert, self._key = context, cert, key
+        self._stamp = self._read()
+
+    def _read(self) -> bytes:
+        try:
+            return self._cert.read_bytes() + b"\0" + self._key.read_bytes()
+        except OSError:
+            return b""
+
+    def reload_if_changed(self) -> bool:
+        stamp = self._read()
+        if not stamp or stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            self._context.load_cert_chain(self._cert, self._key)
+        except (ssl.SSLError, OSError) as exc:
+            log.error("serving certificate not reloaded, keeping the previous one: %s", exc)
+            return False
+        log.info("serving certificate reloaded from %s", self._cert)
+        return True
+
+    async def watch(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.reload_if_changed()
+
+
+def build(
+    options: ServeOptions, certificates: CertificateReloader | None = None
+) -> tuple[Starlette, TrustStore, Engine]:
     """The app and its parts; raises TrustConfigError when the trust config is invalid."""
     metrics = Metrics()
     store = TrustStore(options.config, metrics)
@@ -70,11 +108,14 @@ def build(options: ServeOptions) -> tuple[Starlette, TrustStore, Engine]:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        watcher = asyncio.create_task(store.watch(options.reload_interval))
+        watchers = [asyncio.create_task(store.watch(options.reload_interval))]
+        if certificates is not None:
+            watchers.append(asyncio.create_task(certificates.watch(options.reload_interval)))
         try:
             yield
         finally:
-            watcher.cancel()
+            for watcher in watchers:
+                watcher.cancel()
             await registry.aclose()
 
     app = create_app(engine, metrics, ready=lambda: True, settings=options.app, lifespan=lifespan)
@@ -90,7 +131,7 @@ def serve(options: ServeOptions) -> None:
     context = server_ssl_context(
         options.cert, options.key, options.client_ca, options.require_client_cert
     )
-    app, _, _ = build(options)
+    app, _, _ = build(options, CertificateReloader(context, options.cert, options.key))
     config = uvicorn.Config(
         app,
         host=options.host,

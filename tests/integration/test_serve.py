@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from signet.devcerts import renew_server_cert
+from signet.keyfile import generate, public_pem
 from tests.support import cosign
 from tests.support.images import push_image
 from tests.support.provider import Provider, run_provider
@@ -176,3 +178,28 @@ def test_an_idle_connection_outlives_uvicorns_default_keep_alive(stack: Stack) -
                 body_part += tls.recv(65536)
             assert json.loads(body_part)["response"]["items"][0]["key"] == stack.signed
             time.sleep(6)
+
+
+def _served_certificate(provider: Provider) -> bytes:
+    context = provider.client_context()
+    with (
+        socket.create_connection(("127.0.0.1", provider.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        return der
+
+
+def test_a_rotated_serving_certificate_is_picked_up(registry: Registry, tmp_path: Path) -> None:
+    config = write_trust(tmp_path, {"dev-team": [tmp_path / "k.pub"]}, [registry.host])
+    (tmp_path / "k.pub").write_bytes(public_pem(generate("p256")))
+    with run_provider(config, tmp_path / "provider") as provider:
+        before = _served_certificate(provider)
+        renew_server_cert(provider.certs)
+        deadline = time.monotonic() + 15
+        while _served_certificate(provider) == before:
+            assert time.monotonic() < deadline, "the new certificate was never served"
+            time.sleep(0.25)
+        with provider.client() as client:
+            assert client.get(f"{provider.url}/readyz").status_code == 200
