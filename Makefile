@@ -8,13 +8,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
+OPA := .tools/opa-v1.22.2/opa
 
-.PHONY: run test unit integration lint fmt tools venv bench clean
+.PHONY: run test unit integration lint rego generate fmt tools venv bench clean
 
 run: venv tools
 	$(BIN)/python scripts/demo.py
 
-test: venv tools lint
+test: venv tools lint rego
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 unit: venv
@@ -28,9 +29,23 @@ lint: venv
 	$(BIN)/ruff format --check provider tests bench scripts
 	$(BIN)/mypy --strict provider tests bench scripts
 
-fmt: venv
+# The policy pack: formatted, strict, tested with external_data mocked, >= 90 % covered, and the
+# generated templates up to date.
+rego: venv tools
+	@unformatted=$$($(OPA) fmt -l rego); if [ -n "$$unformatted" ]; then \
+	  echo "not opa-fmt formatted (run: make fmt): $$unformatted"; exit 1; fi
+	$(OPA) check --strict rego
+	$(OPA) test rego
+	$(OPA) test --coverage --threshold 90 rego > /dev/null
+	$(BIN)/python scripts/gen_templates.py --check
+
+generate: venv
+	$(BIN)/python scripts/gen_templates.py
+
+fmt: venv tools
 	$(BIN)/ruff format provider tests bench scripts
 	$(BIN)/ruff check --fix provider tests bench scripts
+	$(OPA) fmt -w rego
 
 bench: venv tools
 	$(BIN)/python bench/run.py

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COSIGN_VERSIONS=(v2.5.0 v3.1.3)
+OPA_VERSION=v1.22.2
 # Built binaries are also kept here, so a fresh clone on the same machine copies instead of relinking.
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/signet-tools"
 
@@ -37,3 +38,26 @@ for version in "${COSIGN_VERSIONS[@]}"; do
   cp "$dir/cosign" "$CACHE/cosign-$version/cosign"
   echo "cosign $version: built ($((SECONDS - started)) s)"
 done
+
+# go_tool NAME VERSION PACKAGE VERSION-CHECK-COMMAND...: install .tools/NAME-VERSION/NAME.
+go_tool() {
+  local name=$1 version=$2 package=$3
+  shift 3
+  local dir=".tools/$name-$version" cached="$CACHE/$name-$version"
+  if [ -x "$dir/$name" ] && "$dir/$name" "$@" 2>/dev/null | grep -q "${version#v}"; then
+    echo "$name $version: reused"
+    return
+  fi
+  local started=$SECONDS
+  mkdir -p "$dir" "$cached"
+  if [ -x "$cached/$name" ] && "$cached/$name" "$@" 2>/dev/null | grep -q "${version#v}"; then
+    cp "$cached/$name" "$dir/$name"
+    echo "$name $version: copied from $CACHE"
+    return
+  fi
+  GOBIN="$PWD/$dir" go install "$package@$version"
+  cp "$dir/$name" "$cached/$name"
+  echo "$name $version: built ($((SECONDS - started)) s)"
+}
+
+go_tool opa "$OPA_VERSION" github.com/open-policy-agent/opa version

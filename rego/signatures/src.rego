@@ -1,0 +1,177 @@
+# Signet image signatures: every image of a Pod (containers, initContainers, ephemeralContainers)
+# must carry valid signatures from the attestors the constraint requires, as reported by the
+# Signet external data provider. Every way the answer can be missing or unusable is a violation.
+package signetimagesignatures
+
+import rego.v1
+
+report_version := 1
+
+default_provider := "signet"
+
+provider := object.get(input.parameters, "provider", default_provider)
+
+required := object.get(input.parameters, "requiredAttestors", [])
+
+any_of := object.get(input.parameters, "anyOf", {})
+
+any_of_attestors := object.get(any_of, "attestors", [])
+
+any_of_minimum := object.get(any_of, "minimum", 1)
+
+exempt_patterns := object.get(input.parameters, "exemptImages", [])
+
+# The containers of the reviewed object, each with the kind word used in messages.
+containers contains {"kind": "container", "name": c.name, "image": c.image} if {
+	some c in object.get(input.review.object.spec, "containers", [])
+}
+
+containers contains {"kind": "initContainer", "name": c.name, "image": c.image} if {
+	some c in object.get(input.review.object.spec, "initContainers", [])
+}
+
+containers contains {"kind": "ephemeralContainer", "name": c.name, "image": c.image} if {
+	some c in object.get(input.review.object.spec, "ephemeralContainers", [])
+}
+
+checked contains c if {
+	some c in containers
+	not exempt(c.image)
+}
+
+keys := sort({c.image | some c in checked})
+
+# One call per review; Gatekeeper caches answers per key. If the call yields nothing at all
+# (a malformed call is undefined, not an error), the default still denies every image.
+default answer := {
+	"responses": [],
+	"errors": [],
+	"system_error": "the external_data call returned nothing",
+}
+
+answer := external_data({"provider": provider, "keys": keys})
+
+reports[key] := value if {
+	some pair in object.get(answer, "responses", [])
+	key := pair[0]
+	value := pair[1]
+}
+
+errors[key] := message if {
+	some pair in object.get(answer, "errors", [])
+	key := pair[0]
+	message := pair[1]
+}
+
+system_error := object.get(answer, "system_error", "")
+
+# -- violations ---------------------------------------------------------------------------------
+
+violation contains {"msg": msg} if {
+	some c in checked
+	some problem in problems(c.image)
+	msg := sprintf("%v <%v> image <%v>: %v", [c.kind, c.name, c.image, problem])
+}
+
+# The provider said this image failed in a way it reports as an error.
+problems(image) := {sprintf("signature check failed: %v", [errors[image]])} if {
+	errors[image]
+}
+
+# No answer for this image: transient (named in systemError) or missing entirely.
+problems(image) := {sprintf("not verified: the provider could not answer now (%v); retry shortly", [system_error])} if {
+	not errors[image]
+	not reports[image]
+	system_error != ""
+}
+
+problems(image) := {"not verified: the signet provider gave no answer for this image"} if {
+	not errors[image]
+	not reports[image]
+	system_error == ""
+}
+
+problems(image) := {sprintf("not verified: unknown report version <%v> (this policy reads version %v)", [version_of(reports[image]), report_version])} if {
+	not errors[image]
+	not valid_report(reports[image])
+}
+
+problems(image) := attestor_problems(reports[image]) if {
+	not errors[image]
+	valid_report(reports[image])
+}
+
+valid_report(report) if {
+	is_object(report)
+	report.version == report_version
+	is_array(report.verified)
+}
+
+version_of(report) := report.version if is_object(report)
+
+else := report
+
+verified_set(report) := {a | some a in object.get(report, "verified", [])}
+
+attestor_problems(report) := (required_missing(report) | any_of_short(report)) | none_verified(report)
+
+required_missing(report) := {missing_message(report, name) |
+	some name in required
+	not name in verified_set(report)
+}
+
+any_of_short(report) := {sprintf("signed by %v of %v; at least %v of [%v] must sign%v", [have, "the required attestors", any_of_minimum, concat(", ", any_of_attestors), hints(report, any_of_attestors)])} if {
+	count(any_of_attestors) > 0
+	have := count({a | some a in any_of_attestors; a in verified_set(report)})
+	have < any_of_minimum
+} else := set()
+
+# Without any requirement in the constraint, at least one configured attestor must have signed.
+none_verified(report) := {sprintf("not signed by any trusted attestor: %v", [image_failures(report)])} if {
+	count(required) == 0
+	count(any_of_attestors) == 0
+	count(verified_set(report)) == 0
+} else := set()
+
+missing_message(report, name) := sprintf("not signed by <%v>: %v -> %v", [name, failure.reason, failure.remediation]) if {
+	some failure in object.get(report, "failures", [])
+	failure.attestor == name
+} else := sprintf("not signed by <%v>: NOT_SIGNED_BY_ATTESTOR (the provider knows no attestor <%v>; check the trust config)", [name, name])
+
+hints(report, names) := concat("", [sprintf("; %v: %v -> %v", [f.attestor, f.reason, f.remediation]) |
+	some f in object.get(report, "failures", [])
+	f.attestor in names
+])
+
+image_failures(report) := concat("; ", [sprintf("%v -> %v", [f.reason, f.remediation]) |
+	some f in object.get(report, "failures", [])
+]) if {
+	count(object.get(report, "failures", [])) > 0
+} else := "no signature verified"
+
+# -- exemptions: host-anchored globs ------------------------------------------------------------
+
+# Patterns are matched against the image as written, with or without its tag or digest. `*` never
+# crosses a `/`, and a pattern is anchored at both ends, so `*.trusted.example.com/team/*` matches
+# `a.trusted.example.com/team/app:1` but never `evil.example.com/x.trusted.example.com/team/a`.
+exempt(image) if {
+	some pattern in exempt_patterns
+	glob.match(pattern, ["/"], image_name(image))
+}
+
+exempt(image) if {
+	some pattern in exempt_patterns
+	glob.match(pattern, ["/"], image)
+}
+
+# The image without its tag or digest, for patterns that name repositories.
+image_name(image) := trim_suffix(split(image, "@")[0], concat("", [":", tag(image)])) if {
+	tag(image) != ""
+} else := split(image, "@")[0]
+
+tag(image) := parts[count(parts) - 1] if {
+	repo := split(image, "@")[0]
+	parts := split(repo, ":")
+	count(parts) > 1
+	not contains(parts[count(parts) - 1], "/")
+} else := ""

@@ -1,0 +1,288 @@
+package signetimagesignatures_test
+
+import rego.v1
+
+import data.signetimagesignatures
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+signed_image := "registry.example.com/team/app:1.0"
+
+unsigned_image := "registry.example.com/team/tool:2.0"
+
+digest := "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+report(image, verified, failures) := {
+	"version": 1,
+	"image": image,
+	"digest": digest,
+	"verified": verified,
+	"signatures": [{"attestor": a, "key": "k", "format": "cosign-classic", "scheme": "ecdsa-p256-sha256"} | some a in verified],
+	"failures": failures,
+}
+
+failure(attestor, reason) := {
+	"attestor": attestor,
+	"reason": reason,
+	"remediation": sprintf("sign registry.example.com/team/x@%v with a %v key", [digest, attestor]),
+}
+
+# The provider's answers, by image: dev-team signed `signed_image`; nobody signed `unsigned_image`.
+answers := {
+	signed_image: report(signed_image, ["dev-team"], [failure("security-team", "NOT_SIGNED_BY_ATTESTOR")]),
+	unsigned_image: report(unsigned_image, [], [failure("dev-team", "NO_SIGNATURE"), failure("security-team", "NO_SIGNATURE")]),
+	"registry.example.com/team/both:1": report("registry.example.com/team/both:1", ["dev-team", "security-team"], []),
+}
+
+provider_ok(request) := {
+	"responses": [[key, answers[key]] | some key in request.keys; answers[key]],
+	"errors": [],
+	"status_code": 200,
+	"system_error": "",
+}
+
+# Gatekeeper answered every key from its cache: no HTTP call, so status_code is 0.
+provider_cached(request) := object.union(provider_ok(request), {"status_code": 0})
+
+provider_down(_) := {
+	"responses": [],
+	"errors": [],
+	"status_code": 500,
+	"system_error": "failed to send external data request: dial tcp: connection refused",
+}
+
+provider_transient(request) := {
+	"responses": [[key, answers[key]] | some key in request.keys; key != unsigned_image],
+	"errors": [],
+	"status_code": 200,
+	"system_error": sprintf("%v: REGISTRY_UNAVAILABLE: registry.example.com answered 503", [unsigned_image]),
+}
+
+provider_forgets(_) := {"responses": [], "errors": [], "status_code": 200, "system_error": ""}
+
+provider_item_error(request) := {
+	"responses": [],
+	"errors": [[key, "INVALID_REFERENCE: no"] | some key in request.keys],
+	"status_code": 200,
+	"system_error": "",
+}
+
+provider_version_2(request) := {
+	"responses": [[key, object.union(answers[key], {"version": 2})] | some key in request.keys],
+	"errors": [],
+	"status_code": 200,
+	"system_error": "",
+}
+
+provider_not_an_object(request) := {
+	"responses": [[key, "verified"] | some key in request.keys],
+	"errors": [],
+	"status_code": 200,
+	"system_error": "",
+}
+
+provider_undefined(_) := x if {
+	false
+	x := {}
+}
+
+pod(containers) := {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}}
+
+container(name, image) := {"name": name, "image": image}
+
+review(obj) := {"operation": "CREATE", "kind": {"kind": obj.kind}, "object": obj}
+
+inp(obj, parameters) := {"review": review(obj), "parameters": parameters}
+
+# Functions are not values in Rego, so a test names its provider by a word; `mock` answers as
+# that provider would.
+default provider := "ok"
+
+mock(request) := provider_ok(request) if provider == "ok"
+
+mock(request) := provider_cached(request) if provider == "cached"
+
+mock(request) := provider_down(request) if provider == "down"
+
+mock(request) := provider_transient(request) if provider == "transient"
+
+mock(request) := provider_forgets(request) if provider == "forgets"
+
+mock(request) := provider_item_error(request) if provider == "item-error"
+
+mock(request) := provider_version_2(request) if provider == "version-2"
+
+mock(request) := provider_not_an_object(request) if provider == "not-an-object"
+
+mock(request) := provider_undefined(request) if provider == "undefined"
+
+violations(obj, parameters, name) := found if {
+	found := signetimagesignatures.violation with input as inp(obj, parameters)
+		with signetimagesignatures.external_data as mock
+		with provider as name
+}
+
+messages(obj, parameters, name) := {v.msg | some v in violations(obj, parameters, name)}
+
+require_dev := {"requiredAttestors": ["dev-team"]}
+
+# -- admitted ---------------------------------------------------------------------------------
+
+test_signed_by_the_required_attestor_is_admitted if {
+	count(violations(pod([container("app", signed_image)]), require_dev, "ok")) == 0
+}
+
+test_admitted_from_gatekeepers_cache_with_status_code_0 if {
+	count(violations(pod([container("app", signed_image)]), require_dev, "cached")) == 0
+}
+
+test_without_requirements_one_attestor_is_enough if {
+	count(violations(pod([container("app", signed_image)]), {}, "ok")) == 0
+}
+
+test_m_of_n_satisfied if {
+	parameters := {"anyOf": {"attestors": ["dev-team", "security-team", "qa"], "minimum": 2}}
+	count(violations(pod([container("app", "registry.example.com/team/both:1")]), parameters, "ok")) == 0
+}
+
+test_a_pod_without_images_never_calls_the_provider if {
+	count(violations(pod([]), require_dev, "down")) == 0
+}
+
+# -- denied, with the container, the image, the reason and the fix ---------------------------------
+
+test_unsigned_is_denied_with_reason_and_remediation if {
+	messages(pod([container("tool", unsigned_image)]), require_dev, "ok") == {sprintf(
+		"container <tool> image <%v>: not signed by <dev-team>: NO_SIGNATURE -> sign registry.example.com/team/x@%v with a dev-team key",
+		[unsigned_image, digest],
+	)}
+}
+
+test_every_required_attestor_must_sign if {
+	msgs := messages(pod([container("app", signed_image)]), {"requiredAttestors": ["dev-team", "security-team"]}, "ok")
+	count(msgs) == 1
+	some msg in msgs
+	contains(msg, "not signed by <security-team>: NOT_SIGNED_BY_ATTESTOR")
+}
+
+test_a_required_attestor_the_provider_does_not_know if {
+	some msg in messages(pod([container("app", signed_image)]), {"requiredAttestors": ["nobody"]}, "ok")
+	contains(msg, "the provider knows no attestor <nobody>")
+}
+
+test_m_of_n_short if {
+	parameters := {"anyOf": {"attestors": ["dev-team", "security-team", "qa"], "minimum": 2}}
+	msgs := messages(pod([container("app", signed_image)]), parameters, "ok")
+	count(msgs) == 1
+	some msg in msgs
+	contains(msg, "signed by 1 of the required attestors; at least 2 of [dev-team, security-team, qa] must sign")
+	contains(msg, "security-team: NOT_SIGNED_BY_ATTESTOR -> sign")
+}
+
+test_without_requirements_none_verified_is_denied if {
+	some msg in messages(pod([container("tool", unsigned_image)]), {}, "ok")
+	contains(msg, "not signed by any trusted attestor: NO_SIGNATURE -> sign")
+}
+
+test_every_container_kind_is_checked if {
+	obj := {"kind": "Pod", "spec": {
+		"containers": [container("app", signed_image)],
+		"initContainers": [container("init", unsigned_image)],
+		"ephemeralContainers": [container("debug", unsigned_image)],
+	}}
+	msgs := messages(obj, require_dev, "ok")
+	count(msgs) == 2
+	some init in msgs
+	startswith(init, "initContainer <init> image <registry.example.com/team/tool:2.0>")
+	some debug in msgs
+	startswith(debug, "ephemeralContainer <debug> image <registry.example.com/team/tool:2.0>")
+}
+
+test_update_is_checked_like_create if {
+	obj := pod([container("tool", unsigned_image)])
+	update := {"review": object.union(review(obj), {"operation": "UPDATE"}), "parameters": require_dev}
+	count(signetimagesignatures.violation) == 1 with input as update
+		with signetimagesignatures.external_data as provider_ok
+}
+
+# -- fail closed --------------------------------------------------------------------------------
+
+test_provider_down_denies_every_image if {
+	msgs := messages(pod([container("app", signed_image), container("tool", unsigned_image)]), require_dev, "down")
+	count(msgs) == 2
+	every msg in msgs {
+		contains(msg, "not verified: the provider could not answer now (failed to send external data request: dial tcp: connection refused)")
+	}
+}
+
+test_a_transient_key_is_denied_and_the_others_judged if {
+	msgs := messages(pod([container("app", signed_image), container("tool", unsigned_image)]), require_dev, "transient")
+	msgs == {sprintf("container <tool> image <%v>: not verified: the provider could not answer now (%v: REGISTRY_UNAVAILABLE: registry.example.com answered 503); retry shortly", [unsigned_image, unsigned_image])}
+}
+
+test_a_key_missing_from_the_answer_is_denied if {
+	msgs := messages(pod([container("app", signed_image)]), require_dev, "forgets")
+	msgs == {sprintf("container <app> image <%v>: not verified: the signet provider gave no answer for this image", [signed_image])}
+}
+
+test_an_item_error_is_denied if {
+	some msg in messages(pod([container("app", signed_image)]), require_dev, "item-error")
+	contains(msg, "signature check failed: INVALID_REFERENCE: no")
+}
+
+test_an_unknown_report_version_is_denied if {
+	some msg in messages(pod([container("app", signed_image)]), require_dev, "version-2")
+	contains(msg, "unknown report version <2>")
+}
+
+test_a_report_that_is_not_an_object_is_denied if {
+	some msg in messages(pod([container("app", signed_image)]), require_dev, "not-an-object")
+	contains(msg, "unknown report version <verified>")
+}
+
+test_an_undefined_external_data_result_is_denied if {
+	some msg in messages(pod([container("app", signed_image)]), require_dev, "undefined")
+	contains(msg, "the external_data call returned nothing")
+}
+
+# -- what is asked, and exemptions ---------------------------------------------------------------
+
+test_keys_are_distinct_sorted_and_exclude_exempt_images if {
+	obj := pod([
+		container("b", unsigned_image),
+		container("a", signed_image),
+		container("c", signed_image),
+		container("d", "mirror.trusted.example.com/team/base:1"),
+	])
+	parameters := {"requiredAttestors": ["dev-team"], "exemptImages": ["*.trusted.example.com/team/*"]}
+	signetimagesignatures.keys == [signed_image, unsigned_image] with input as inp(obj, parameters)
+}
+
+exempt_cases := [
+	["*.trusted.example.com/team/*", "a.trusted.example.com/team/app:1", true],
+	["*.trusted.example.com/team/*", "a.trusted.example.com/team/app@sha256:abc", true],
+	["*.trusted.example.com/team/*", "evil.example.com/x.trusted.example.com/team/a", false],
+	["*.trusted.example.com/team/*", "trusted.example.com.evil.io/team/a", false],
+	["*.trusted.example.com/team/*", "a.trusted.example.com/team/sub/app", false],
+	["*.trusted.example.com/team/**", "a.trusted.example.com/team/sub/app:1", true],
+	["registry.example.com/team/app", "registry.example.com/team/app:1.0", true],
+	["registry.example.com/team/app", "registry.example.com/team/app2:1.0", false],
+	["localhost:5000/*", "localhost:5000/app:v1", true],
+	["localhost:5000/*", "localhost:50000/app:v1", false],
+	["registry.example.com/team/app@sha256:*", "registry.example.com/team/app@sha256:abc", true],
+	["registry.example.com/team/app@sha256:*", "registry.example.com/team/app:1", false],
+]
+
+test_exemptions_are_host_anchored if {
+	matched := {[c[0], c[1]] |
+		some c in exempt_cases
+		signetimagesignatures.exempt(c[1]) with input as {"parameters": {"exemptImages": [c[0]]}}
+	}
+	matched == {[c[0], c[1]] | some c in exempt_cases; c[2]}
+}
+
+test_an_empty_report_without_requirements_is_denied if {
+	empty := report(signed_image, [], [])
+	verdict := signetimagesignatures.none_verified(empty) with input as {"parameters": {}}
+	verdict == {"not signed by any trusted attestor: no signature verified"}
+}
