@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
 import ssl
 import time
@@ -203,3 +205,30 @@ def test_a_rotated_serving_certificate_is_picked_up(registry: Registry, tmp_path
             time.sleep(0.25)
         with provider.client() as client:
             assert client.get(f"{provider.url}/readyz").status_code == 200
+
+
+CONTRACT = Path(__file__).resolve().parents[2] / "rego/signatures/testdata/contract/data.json"
+
+
+def test_the_rego_contract_fixture_is_what_the_provider_answers(stack: Stack) -> None:
+    """The Rego tests read this fixture; a change on either side breaks a test, not admission.
+
+    Regenerate with SIGNET_UPDATE_CONTRACT=1 after an intended change of the answer.
+    """
+    down = "127.0.0.1:9/nothing/here:v1"
+    answer = stack.post("/validate", provider_request(stack.signed, stack.unsigned, down))
+    host = stack.signed.split("/")[0]
+    text = json.dumps(answer, indent=2, sort_keys=True).replace(host, "registry.test:5000")
+    text = re.sub(r'"key": "[0-9a-f]{16}"', '"key": "<key id>"', text)
+    recorded = {
+        "request_keys": [
+            k.replace(host, "registry.test:5000") for k in (stack.signed, stack.unsigned, down)
+        ],
+        "answer": json.loads(text),
+    }
+    rendered = json.dumps(recorded, indent=2, sort_keys=True) + "\n"
+    if os.environ.get("SIGNET_UPDATE_CONTRACT"):
+        CONTRACT.parent.mkdir(parents=True, exist_ok=True)
+        CONTRACT.write_text(rendered)
+    assert CONTRACT.exists(), "run with SIGNET_UPDATE_CONTRACT=1 to record the contract fixture"
+    assert CONTRACT.read_text() == rendered, "the provider's answer changed: update the fixture"
