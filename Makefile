@@ -9,6 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 OPA := .tools/opa-v1.22.2/opa
+GATOR := .tools/gator-v3.23.1/gator
 
 .PHONY: run test unit integration lint rego generate fmt tools venv bench clean
 
@@ -29,8 +30,8 @@ lint: venv
 	$(BIN)/ruff format --check provider tests bench scripts
 	$(BIN)/mypy --strict provider tests bench scripts
 
-# The policy pack: formatted, strict, tested with external_data mocked, >= 90 % covered, and the
-# generated templates up to date.
+# The policy pack: formatted, strict, tested with external_data mocked, >= 90 % covered, the
+# generated templates up to date, and every gator suite passing.
 rego: venv tools
 	@unformatted=$$($(OPA) fmt -l rego); if [ -n "$$unformatted" ]; then \
 	  echo "not opa-fmt formatted (run: make fmt): $$unformatted"; exit 1; fi
@@ -38,6 +39,7 @@ rego: venv tools
 	$(OPA) test rego
 	$(OPA) test --coverage --threshold 90 rego > /dev/null
 	$(BIN)/python scripts/gen_templates.py --check
+	$(GATOR) verify gatekeeper/...
 
 generate: venv
 	$(BIN)/python scripts/gen_templates.py

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 COSIGN_VERSIONS=(v2.5.0 v3.1.3)
 OPA_VERSION=v1.22.2
+GATOR_VERSION=v3.23.1
 # Built binaries are also kept here, so a fresh clone on the same machine copies instead of relinking.
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/signet-tools"
 
@@ -39,18 +40,20 @@ for version in "${COSIGN_VERSIONS[@]}"; do
   echo "cosign $version: built ($((SECONDS - started)) s)"
 done
 
-# go_tool NAME VERSION PACKAGE VERSION-CHECK-COMMAND...: install .tools/NAME-VERSION/NAME.
+# go_tool NAME VERSION PACKAGE: install .tools/NAME-VERSION/NAME, built by `go install` at the
+# pinned version (the build's module version, from `go version -m`, tells a reusable binary).
+built_at() { [ -x "$1" ] && go version -m "$1" 2>/dev/null | grep -qE "^[[:space:]]+mod[[:space:]]+[^[:space:]]+[[:space:]]+$2([[:space:]]|\$)"; }
+
 go_tool() {
   local name=$1 version=$2 package=$3
-  shift 3
   local dir=".tools/$name-$version" cached="$CACHE/$name-$version"
-  if [ -x "$dir/$name" ] && "$dir/$name" "$@" 2>/dev/null | grep -q "${version#v}"; then
+  if built_at "$dir/$name" "$version"; then
     echo "$name $version: reused"
     return
   fi
   local started=$SECONDS
   mkdir -p "$dir" "$cached"
-  if [ -x "$cached/$name" ] && "$cached/$name" "$@" 2>/dev/null | grep -q "${version#v}"; then
+  if built_at "$cached/$name" "$version"; then
     cp "$cached/$name" "$dir/$name"
     echo "$name $version: copied from $CACHE"
     return
@@ -60,4 +63,5 @@ go_tool() {
   echo "$name $version: built ($((SECONDS - started)) s)"
 }
 
-go_tool opa "$OPA_VERSION" github.com/open-policy-agent/opa version
+go_tool opa "$OPA_VERSION" github.com/open-policy-agent/opa
+go_tool gator "$GATOR_VERSION" github.com/open-policy-agent/gatekeeper/v3/cmd/gator

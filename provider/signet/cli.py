@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
+import yaml
+
 from . import __version__
 from .app import AppSettings
-from .engine import Engine, EngineSettings
+from .engine import Answer, Engine, EngineSettings, Outcome
 from .keyfile import (
     KEY_TYPES,
     encrypt_cosign_key,
@@ -36,6 +38,7 @@ from .report import Report
 from .serve import ServeOptions, serve
 from .sign import describe, sign_image
 from .trust import RegistrySettings, TrustConfig, TrustConfigError, load
+from .wire import response
 
 __all__ = ["main"]
 
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         "serve": _serve,
         "verify": _verify,
         "sign": _sign,
+        "record": _record,
         "keys": _keys,
     }[args.command]
     try:
@@ -135,6 +139,16 @@ def _build_parser() -> argparse.ArgumentParser:
         "--insecure-registry", action="store_true", help="talk plain HTTP to the image's registry"
     )
 
+    record = commands.add_parser(
+        "record",
+        help="record the provider's answer for images as a ConfigMap, for gator suites",
+    )
+    record.add_argument("images", nargs="+")
+    record.add_argument("--config", type=Path, required=True)
+    record.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    record.add_argument("--namespace", default="gatekeeper-system")
+    record.add_argument("--timeout", type=float, default=30.0)
+
     keys = commands.add_parser("keys", help="key management")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
     generate_parser = key_commands.add_parser(
@@ -195,6 +209,44 @@ def _verify(args: argparse.Namespace) -> int:
     required = set(args.require)
     holds = required <= set(outcome.verified) if required else bool(outcome.verified)
     return EXIT_OK if holds else EXIT_DENIED
+
+
+def _record(args: argparse.Namespace) -> int:
+    """The exact ProviderResponse /validate would give, wrapped in the ConfigMap the gator
+    variant of the template reads (gatekeeper/<policy>/template-gator.yaml)."""
+    trust = load(args.config)
+    settings = EngineSettings(deadline=args.timeout, flight_deadline=args.timeout)
+    keys = list(dict.fromkeys(args.images))
+
+    async def run() -> list[Outcome]:
+        registry = RegistryClient(
+            lambda: trust, limits=Limits(request_timeout=min(10.0, args.timeout))
+        )
+        try:
+            return await Engine(lambda: trust, registry, Metrics(), settings).check_many(keys)
+        finally:
+            await registry.aclose()
+
+    outcomes = asyncio.run(run())
+    items = [o.item for o in outcomes if isinstance(o, Answer)]
+    transient = [
+        f"{k}: {o}" for k, o in zip(keys, outcomes, strict=True) if not isinstance(o, Answer)
+    ]
+    answer = json.loads(response(items, "; ".join(transient)))
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "signet-recorded-answers", "namespace": args.namespace},
+        "data": {"answers.json": json.dumps(answer, indent=2, sort_keys=True)},
+    }
+    text = yaml.safe_dump(config_map, sort_keys=False, width=1000)
+    if args.output:
+        args.output.write_text(text)
+    else:
+        print(text, end="")
+    for line in transient:
+        print(f"signet record: not recorded: {line}", file=sys.stderr)
+    return EXIT_TRANSIENT if transient else EXIT_OK
 
 
 def _sign(args: argparse.Namespace) -> int:

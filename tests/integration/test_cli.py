@@ -69,3 +69,60 @@ def test_the_report_is_printed(setup: tuple[str, str, Path]) -> None:
     assert report["verified"] == ["dev"]
     assert report["failures"][0]["attestor"] == "sec"
     assert report["failures"][0]["reason"] == "NOT_SIGNED_BY_ATTESTOR"
+
+
+GATOR = Path(__file__).resolve().parents[2] / ".tools" / "gator-v3.23.1" / "gator"
+TEMPLATE = Path(__file__).resolve().parents[2] / "gatekeeper" / "signatures" / "template-gator.yaml"
+
+
+def test_recorded_answers_drive_a_gator_suite(setup: tuple[str, str, Path], tmp_path: Path) -> None:
+    """`signet record` against the real registry, then the real gator on what it recorded."""
+    signed, unsigned, config = setup
+    assert GATOR.exists(), "gator is missing: run `make tools`"
+    recorded = tmp_path / "recorded.yaml"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "signet.cli",
+            "record",
+            signed,
+            unsigned,
+            "--config",
+            str(config),
+            "--output",
+            str(recorded),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "template.yaml").write_text(TEMPLATE.read_text())
+    (tmp_path / "constraint.yaml").write_text(
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
+        "metadata: {name: dev}\nspec:\n  match: {kinds: [{apiGroups: [''], kinds: [Pod]}]}\n"
+        "  parameters: {requiredAttestors: [dev]}\n"
+    )
+    for name, image in (("allowed", signed), ("disallowed", unsigned)):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\n"
+            f"spec:\n  containers: [{{name: app, image: '{image}'}}]\n"
+        )
+    (tmp_path / "suite.yaml").write_text(
+        "kind: Suite\napiVersion: test.gatekeeper.sh/v1alpha1\nmetadata: {name: recorded}\n"
+        "tests:\n- name: dev\n  template: template.yaml\n  constraint: constraint.yaml\n  cases:\n"
+        "  - {name: allowed, object: allowed.yaml, inventory: [recorded.yaml],"
+        " assertions: [{violations: 'no'}]}\n"
+        "  - {name: disallowed, object: disallowed.yaml, inventory: [recorded.yaml],"
+        " assertions: [{violations: 1, message: 'not signed by <dev>: NO_SIGNATURE'}]}\n"
+    )
+    verdict = subprocess.run(
+        [str(GATOR), "verify", str(tmp_path / "suite.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert verdict.returncode == 0, verdict.stdout + verdict.stderr
