@@ -23,7 +23,7 @@ from .metrics import Metrics
 from .reasons import DeterministicFailure, Reason, TransientFailure
 from .wire import BadRequest, Item, parse_request, response
 
-__all__ = ["AppSettings", "create_app"]
+__all__ = ["AppSettings", "create_app", "health_routes"]
 
 log = logging.getLogger("signet.app")
 
@@ -117,6 +117,20 @@ def create_app(
                 transient.append(f"{key}: {Reason.INTERNAL_ERROR}: {type(result).__name__}")
         return answer("mutate", started, items, "; ".join(transient))
 
+    return Starlette(
+        routes=[
+            Route("/validate", validate, methods=["POST"]),
+            Route("/mutate", mutate, methods=["POST"]),
+            *health_routes(metrics, ready),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def health_routes(metrics: Metrics, ready: Callable[[], bool]) -> list[Route]:
+    """/healthz, /readyz and /metrics: on the mTLS port, and on the plain health port for
+    kubelet probes and Prometheus, which hold no Gatekeeper client certificate."""
+
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok\n")
 
@@ -128,13 +142,8 @@ def create_app(
     async def metrics_endpoint(_: Request) -> Response:
         return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
-    return Starlette(
-        routes=[
-            Route("/validate", validate, methods=["POST"]),
-            Route("/mutate", mutate, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]

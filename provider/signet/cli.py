@@ -87,6 +87,11 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, required=True, help="trust config file or folder")
     serve.add_argument("--host", default="0.0.0.0")  # noqa: S104
     serve.add_argument("--port", type=int, default=8443)
+    serve.add_argument(
+        "--health-port",
+        type=int,
+        help="also serve /healthz, /readyz and /metrics over plain HTTP on this port",
+    )
     serve.add_argument("--cert", type=Path, required=True, help="server certificate (PEM)")
     serve.add_argument("--key", type=Path, required=True, help="server private key (PEM)")
     serve.add_argument(
@@ -172,6 +177,7 @@ def _serve(args: argparse.Namespace) -> int:
         engine=EngineSettings(deadline=args.deadline, pin_mode=args.pin_mode),
         app=AppSettings(max_body_bytes=args.max_body_bytes, max_keys=args.max_keys),
         limits=Limits(request_timeout=args.registry_timeout),
+        health_port=args.health_port,
     )
     serve(options)
     return EXIT_OK

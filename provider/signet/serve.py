@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
-from .app import AppSettings, create_app
+from .app import AppSettings, create_app, health_routes
 from .engine import Engine, EngineSettings
 from .metrics import Metrics
 from .registry import Limits, RegistryClient
@@ -45,6 +46,8 @@ class ServeOptions:
     app: AppSettings | None = None
     limits: Limits = field(default_factory=Limits)
     reload_interval: float = 2.0
+    # Plain-HTTP port for /healthz, /readyz and /metrics only (kubelet probes, Prometheus).
+    health_port: int | None = None
 
 
 def server_ssl_context(
@@ -99,8 +102,8 @@ class CertificateReloader:
 
 def build(
     options: ServeOptions, certificates: CertificateReloader | None = None
-) -> tuple[Starlette, TrustStore, Engine]:
-    """The app and its parts; raises TrustConfigError when the trust config is invalid."""
+) -> tuple[Starlette, Starlette, Engine]:
+    """The app, the health app and the engine; raises TrustConfigError for an invalid config."""
     metrics = Metrics()
     store = TrustStore(options.config, metrics)
     registry = RegistryClient(store.current, limits=options.limits, metrics=metrics)
@@ -119,7 +122,7 @@ def build(
             await registry.aclose()
 
     app = create_app(engine, metrics, ready=lambda: True, settings=options.app, lifespan=lifespan)
-    return app, store, engine
+    return app, Starlette(routes=health_routes(metrics, lambda: True)), engine
 
 
 def serve(options: ServeOptions) -> None:
@@ -131,7 +134,21 @@ def serve(options: ServeOptions) -> None:
     context = server_ssl_context(
         options.cert, options.key, options.client_ca, options.require_client_cert
     )
-    app, _, _ = build(options, CertificateReloader(context, options.cert, options.key))
+    app, health, _ = build(options, CertificateReloader(context, options.cert, options.key))
+    if options.health_port is not None:
+        # A second, plain listener in its own thread; the main server keeps the signal handling.
+        health_server = uvicorn.Server(
+            uvicorn.Config(
+                health,
+                host=options.host,
+                port=options.health_port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                server_header=False,
+            )
+        )
+        threading.Thread(target=health_server.run, name="health", daemon=True).start()
     config = uvicorn.Config(
         app,
         host=options.host,

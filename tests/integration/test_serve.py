@@ -19,6 +19,7 @@ from signet.devcerts import renew_server_cert
 from signet.keyfile import generate, public_pem
 from tests.support import cosign
 from tests.support.images import push_image
+from tests.support.procs import free_port
 from tests.support.provider import Provider, run_provider
 from tests.support.registry import Registry
 
@@ -232,3 +233,23 @@ def test_the_rego_contract_fixture_is_what_the_provider_answers(stack: Stack) ->
         CONTRACT.write_text(rendered)
     assert CONTRACT.exists(), "run with SIGNET_UPDATE_CONTRACT=1 to record the contract fixture"
     assert CONTRACT.read_text() == rendered, "the provider's answer changed: update the fixture"
+
+
+def test_the_health_port_serves_probes_and_metrics_only(registry: Registry, tmp_path: Path) -> None:
+    (tmp_path / "k.pub").write_bytes(public_pem(generate("p256")))
+    config = write_trust(tmp_path, {"dev-team": [tmp_path / "k.pub"]}, [registry.host])
+    health_port = free_port()
+    with run_provider(config, tmp_path / "provider", "--health-port", str(health_port)):
+        base = f"http://127.0.0.1:{health_port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the health port never answered"
+                time.sleep(0.1)
+        assert httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+        assert "signet_requests_total" in httpx.get(f"{base}/metrics", timeout=2).text
+        validate = httpx.post(f"{base}/validate", content=provider_request("x"), timeout=2)
+        assert validate.status_code in (404, 405), "Gatekeeper's endpoints need mTLS"
