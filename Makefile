@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 OPA := .tools/opa-v1.22.2/opa
 GATOR := .tools/gator-v3.23.1/gator
+HELM := .tools/helm-v3.22.0/helm
+CHART := gatekeeper/chart/signet
 
 .PHONY: run test unit integration lint rego generate fmt tools venv bench clean
 
@@ -40,6 +42,10 @@ rego: venv tools
 	$(OPA) test --coverage --threshold 90 rego > /dev/null
 	$(BIN)/python scripts/gen_templates.py --check
 	$(GATOR) verify gatekeeper/...
+	$(HELM) lint --strict $(CHART) -f $(CHART)/ci-values.yaml
+	$(HELM) template signet $(CHART) -f $(CHART)/ci-values.yaml --namespace gatekeeper-system > /dev/null
+	@if $(HELM) template signet $(CHART) > /dev/null 2>&1; then \
+	  echo "the chart rendered without a trust config; it must refuse"; exit 1; fi
 
 generate: venv
 	$(BIN)/python scripts/gen_templates.py

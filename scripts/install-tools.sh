@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 COSIGN_VERSIONS=(v2.5.0 v3.1.3)
 OPA_VERSION=v1.22.2
 GATOR_VERSION=v3.23.1
+HELM_VERSION=v3.22.0
 # Built binaries are also kept here, so a fresh clone on the same machine copies instead of relinking.
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/signet-tools"
 
@@ -65,3 +66,4 @@ go_tool() {
 
 go_tool opa "$OPA_VERSION" github.com/open-policy-agent/opa
 go_tool gator "$GATOR_VERSION" github.com/open-policy-agent/gatekeeper/v3/cmd/gator
+go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
