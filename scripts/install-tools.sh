@@ -9,6 +9,8 @@ COSIGN_VERSIONS=(v2.5.0 v3.1.3)
 OPA_VERSION=v1.22.2
 GATOR_VERSION=v3.23.1
 HELM_VERSION=v3.22.0
+GATEKEEPER_VERSION=v3.23.1
+KUBE_VERSION=v1.34.4
 # Built binaries are also kept here, so a fresh clone on the same machine copies instead of relinking.
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/signet-tools"
 
@@ -67,3 +69,37 @@ go_tool() {
 go_tool opa "$OPA_VERSION" github.com/open-policy-agent/opa
 go_tool gator "$GATOR_VERSION" github.com/open-policy-agent/gatekeeper/v3/cmd/gator
 go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+go_tool gatekeeper "$GATEKEEPER_VERSION" github.com/open-policy-agent/gatekeeper/v3
+# The e2e tests apply Gatekeeper's CRDs from its module source (charts/gatekeeper/crds).
+(cd /tmp && go mod download "github.com/open-policy-agent/gatekeeper/v3@$GATEKEEPER_VERSION")
+
+# kube-apiserver and kubectl, from the wrapper module in tools/kube (see tools/kube/tools.go).
+kube_dir=".tools/kube-$KUBE_VERSION"
+kube_cached="$CACHE/kube-$KUBE_VERSION"
+kube_built() { [ -x "$1" ] && go version -m "$1" 2>/dev/null | grep -qE "^[[:space:]]+(mod|dep)[[:space:]]+k8s.io/kubernetes[[:space:]]+$KUBE_VERSION"; }
+for binary in kube-apiserver kubectl; do
+  if kube_built "$kube_dir/$binary"; then
+    echo "$binary $KUBE_VERSION: reused"
+    continue
+  fi
+  mkdir -p "$kube_dir" "$kube_cached"
+  if kube_built "$kube_cached/$binary"; then
+    cp "$kube_cached/$binary" "$kube_dir/$binary"
+    echo "$binary $KUBE_VERSION: copied from $CACHE"
+    continue
+  fi
+  started=$SECONDS
+  minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  (cd tools/kube && go build -o "../../$kube_dir/$binary" -ldflags "-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" "k8s.io/kubernetes/cmd/$binary")
+  cp "$kube_dir/$binary" "$kube_cached/$binary"
+  echo "$binary $KUBE_VERSION: built ($((SECONDS - started)) s)"
+done
+
+if ! command -v etcd >/dev/null 2>&1; then
+  started=$SECONDS
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends etcd-server >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends etcd-server >/dev/null; }
+  echo "etcd-server: installed ($((SECONDS - started)) s)"
+else
+  echo "etcd: present"
+fi

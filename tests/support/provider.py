@@ -24,10 +24,19 @@ class Provider:
     port: int
     certs: DevCerts
     log: Path
+    # The client certificate to present (default: the dev client certificate).
+    client_identity: tuple[Path, Path] | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        """Stop the provider now (tests of what happens when it is gone)."""
+        if self.process is not None:
+            stop(self.process)
 
     def client_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.certs.ca))
-        context.load_cert_chain(self.certs.client_cert, self.certs.client_key)
+        cert, key = self.client_identity or (self.certs.client_cert, self.certs.client_key)
+        context.load_cert_chain(cert, key)
         return context
 
     def client(self, timeout: float = 10.0) -> httpx.Client:
@@ -35,7 +44,15 @@ class Provider:
 
 
 @contextlib.contextmanager
-def run_provider(config: Path, work: Path, *extra: str) -> Iterator[Provider]:
+def run_provider(
+    config: Path,
+    work: Path,
+    *extra: str,
+    client_ca: Path | None = None,
+    client_identity: tuple[Path, Path] | None = None,
+) -> Iterator[Provider]:
+    """`signet serve` over mTLS; by default it trusts the dev CA's clients, or `client_ca`'s
+    (e.g. Gatekeeper's), with `client_identity` (cert, key) as the test's own client."""
     certs = write_dev_certs(work / "certs")
     port = free_port()
     log_path = work / "signet.log"
@@ -57,13 +74,15 @@ def run_provider(config: Path, work: Path, *extra: str) -> Iterator[Provider]:
                 "--key",
                 str(certs.server_key),
                 "--client-ca",
-                str(certs.ca),
+                str(client_ca or certs.ca),
                 *extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        provider = Provider(f"https://127.0.0.1:{port}", port, certs, log_path)
+        provider = Provider(
+            f"https://127.0.0.1:{port}", port, certs, log_path, client_identity, process
+        )
         try:
             _wait_ready(provider, process)
             yield provider

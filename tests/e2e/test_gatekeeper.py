@@ -1,0 +1,137 @@
+"""End to end: kube-apiserver + Gatekeeper + Signet (mTLS with Gatekeeper's certificate), a real
+registry and real cosign signatures; `kubectl` is the user."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import write_trust
+from tests.support import cosign
+from tests.support.controlplane import Gatekeeper, run_gatekeeper
+from tests.support.images import push_image
+from tests.support.provider import Provider, run_provider
+from tests.support.registry import Registry
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Cluster:
+    gatekeeper: Gatekeeper
+    provider: Provider
+    registry: Registry
+    signed: str
+    unsigned: str
+
+    def run_pod(self, name: str, image: str) -> tuple[int, str]:
+        result = self.gatekeeper.kubectl(
+            "run", name, f"--image={image}", "--restart=Never", check=False
+        )
+        return result.returncode, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    work = tmp_path_factory.mktemp("e2e")
+    signed_digest = push_image(registry.url, "e2e/app", "signed", seed="e2e-signed")
+    push_image(registry.url, "e2e/app", "unsigned", seed="e2e-unsigned")
+    keys = cosign.generate_key_pair("v3.1.3", work / "keys")
+    cosign.sign("v3.1.3", keys.private, f"{registry.host}/e2e/app@{signed_digest}")
+    config = write_trust(work / "trust", {"dev-team": [keys.public]}, [registry.host])
+    with (
+        run_gatekeeper(work / "cluster") as gatekeeper,
+        run_provider(
+            config,
+            work / "provider",
+            client_ca=gatekeeper.certs / "ca.crt",
+            client_identity=(gatekeeper.certs / "tls.crt", gatekeeper.certs / "tls.key"),
+        ) as provider,
+    ):
+        ca_bundle = base64.b64encode(provider.certs.ca.read_bytes()).decode()
+        gatekeeper.apply((ROOT / "gatekeeper/signatures/template.yaml").read_text())
+        gatekeeper.apply(
+            "apiVersion: externaldata.gatekeeper.sh/v1beta1\nkind: Provider\n"
+            f"metadata: {{name: signet}}\nspec:\n  url: {provider.url}/validate\n"
+            f"  timeout: 3\n  caBundle: {ca_bundle}\n"
+        )
+        deadline = time.monotonic() + 90
+        while (
+            gatekeeper.kubectl(
+                "get", "crd", "signetimagesignatures.constraints.gatekeeper.sh", check=False
+            ).returncode
+            != 0
+        ):
+            assert time.monotonic() < deadline, "the constraint CRD never appeared"
+            time.sleep(1)
+        gatekeeper.apply(
+            "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
+            "metadata: {name: require-dev-team}\nspec:\n"
+            "  match: {kinds: [{apiGroups: [''], kinds: [Pod]}]}\n"
+            "  parameters: {requiredAttestors: [dev-team]}\n"
+        )
+        current = Cluster(
+            gatekeeper,
+            provider,
+            registry,
+            f"{registry.host}/e2e/app:signed",
+            f"{registry.host}/e2e/app:unsigned",
+        )
+        # Enforcement starts once Gatekeeper has ingested the template, constraint and Provider.
+        deadline = time.monotonic() + 90
+        while True:
+            code, output = current.run_pod("probe", current.unsigned)
+            if code != 0 and "NO_SIGNATURE" in output:
+                break
+            if code == 0:
+                gatekeeper.kubectl("delete", "pod", "probe", "--wait=false", check=False)
+            assert time.monotonic() < deadline, f"the constraint was never enforced: {output}"
+            time.sleep(2)
+        yield current
+
+
+def test_a_signed_pod_is_admitted(cluster: Cluster) -> None:
+    code, output = cluster.run_pod("signed", cluster.signed)
+    assert code == 0, output
+
+
+def test_an_unsigned_pod_is_denied_with_reason_and_remediation(cluster: Cluster) -> None:
+    code, output = cluster.run_pod("unsigned", cluster.unsigned)
+    assert code != 0
+    assert 'admission webhook "validation.gatekeeper.sh" denied the request' in output
+    assert (
+        f"container <unsigned> image <{cluster.unsigned}>: not signed by <dev-team>: NO_SIGNATURE"
+        in output
+    )
+    assert f"sign {cluster.registry.host}/e2e/app@sha256:" in output
+
+
+def test_an_unsigned_init_container_is_denied(cluster: Cluster) -> None:
+    pod = f"""apiVersion: v1
+kind: Pod
+metadata: {{name: init, namespace: default}}
+spec:
+  initContainers: [{{name: setup, image: "{cluster.unsigned}"}}]
+  containers: [{{name: app, image: "{cluster.signed}"}}]
+"""
+    result = cluster.gatekeeper.kubectl("apply", "-f", "-", stdin=pod, check=False)
+    assert result.returncode != 0
+    assert f"initContainer <setup> image <{cluster.unsigned}>" in result.stderr
+
+
+def test_with_the_provider_stopped_new_images_are_denied(cluster: Cluster) -> None:
+    """Fail closed. (Gatekeeper still answers from its cache for images it asked about before.)"""
+    new = push_image(cluster.registry.url, "e2e/app", "never-asked", seed="e2e-never-asked")
+    assert new
+    cluster.provider.stop()
+    code, output = cluster.run_pod("provider-down", f"{cluster.registry.host}/e2e/app:never-asked")
+    assert code != 0
+    assert "denied the request" in output
+    assert "not verified: the provider could not answer now" in output
