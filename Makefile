@@ -19,7 +19,7 @@ run: venv tools
 	$(BIN)/python scripts/demo.py
 
 test: venv tools lint rego
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=5 $(PYTEST_ARGS)
 
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)

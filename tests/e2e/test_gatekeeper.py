@@ -126,6 +126,78 @@ spec:
     assert f"initContainer <setup> image <{cluster.unsigned}>" in result.stderr
 
 
+def test_an_unsigned_deployment_is_denied_at_creation(cluster: Cluster) -> None:
+    """Through the ExpansionTemplate: refused at `kubectl apply`, not when its Pods are made."""
+    gatekeeper = cluster.gatekeeper
+    gatekeeper.apply((ROOT / "gatekeeper/expansion/workloads.yaml").read_text())
+    gatekeeper.apply(
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
+        "metadata: {name: require-dev-team-deployments}\nspec:\n"
+        "  match: {kinds: [{apiGroups: [apps], kinds: [Deployment]}, "
+        "{apiGroups: [''], kinds: [Pod]}]}\n"
+        "  parameters: {requiredAttestors: [dev-team]}\n"
+    )
+
+    def deployment(name: str, image: str) -> str:
+        return (
+            f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: default}}\n"
+            f"spec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n"
+            f"    metadata: {{labels: {{app: {name}}}}}\n"
+            f"    spec: {{containers: [{{name: app, image: '{image}'}}]}}\n"
+        )
+
+    deadline = time.monotonic() + 60
+    while True:
+        result = gatekeeper.kubectl(
+            "apply", "-f", "-", stdin=deployment("unsigned-deploy", cluster.unsigned), check=False
+        )
+        if result.returncode != 0:
+            break
+        gatekeeper.kubectl("delete", "deployment", "unsigned-deploy", "--wait=false", check=False)
+        assert time.monotonic() < deadline, "the Deployment was never refused"
+        time.sleep(2)
+    assert "[Implied by signet-expand-workloads]" in result.stderr
+    assert f"image <{cluster.unsigned}>: not signed by <dev-team>: NO_SIGNATURE" in result.stderr
+    signed = gatekeeper.kubectl(
+        "apply", "-f", "-", stdin=deployment("signed-deploy", cluster.signed), check=False
+    )
+    assert signed.returncode == 0, signed.stderr
+
+
+def test_warn_mode_admits_with_a_warning(cluster: Cluster) -> None:
+    gatekeeper = cluster.gatekeeper
+    gatekeeper.kubectl("create", "namespace", "staging", check=False)
+    gatekeeper.apply(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: staging}\n"
+    )
+    gatekeeper.apply(
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
+        "metadata: {name: warn-staging}\nspec:\n  enforcementAction: warn\n"
+        "  match: {kinds: [{apiGroups: [''], kinds: [Pod]}], namespaces: [staging]}\n"
+        "  parameters: {requiredAttestors: [security-team]}\n"
+    )
+    deadline = time.monotonic() + 60
+    attempt = 0
+    while True:
+        attempt += 1
+        result = gatekeeper.kubectl(
+            "run",
+            f"warned-{attempt}",
+            "-n",
+            "staging",
+            f"--image={cluster.signed}",
+            "--restart=Never",
+            check=False,
+        )
+        if "Warning" in result.stderr:
+            break
+        assert time.monotonic() < deadline, f"no warning was ever given: {result.stderr}"
+        time.sleep(2)
+    assert result.returncode == 0, result.stderr
+    assert "[warn-staging]" in result.stderr
+    assert "not signed by <security-team>" in result.stderr
+
+
 def test_with_the_provider_stopped_new_images_are_denied(cluster: Cluster) -> None:
     """Fail closed. (Gatekeeper still answers from its cache for images it asked about before.)"""
     new = push_image(cluster.registry.url, "e2e/app", "never-asked", seed="e2e-never-asked")
