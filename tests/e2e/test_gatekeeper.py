@@ -30,6 +30,7 @@ class Cluster:
     registry: Registry
     signed: str
     unsigned: str
+    signed_digest: str
 
     def run_pod(self, name: str, image: str) -> tuple[int, str]:
         result = self.gatekeeper.kubectl(
@@ -83,6 +84,7 @@ def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
             registry,
             f"{registry.host}/e2e/app:signed",
             f"{registry.host}/e2e/app:unsigned",
+            signed_digest,
         )
         # Enforcement starts once Gatekeeper has ingested the template, constraint and Provider.
         deadline = time.monotonic() + 90
@@ -196,6 +198,42 @@ def test_warn_mode_admits_with_a_warning(cluster: Cluster) -> None:
     assert result.returncode == 0, result.stderr
     assert "[warn-staging]" in result.stderr
     assert "not signed by <security-team>" in result.stderr
+
+
+def test_an_admitted_pod_is_pinned_to_the_verified_digest(cluster: Cluster) -> None:
+    gatekeeper = cluster.gatekeeper
+    ca_bundle = base64.b64encode(cluster.provider.certs.ca.read_bytes()).decode()
+    gatekeeper.apply(
+        "apiVersion: externaldata.gatekeeper.sh/v1beta1\nkind: Provider\n"
+        f"metadata: {{name: signet-mutate}}\nspec:\n  url: {cluster.provider.url}/mutate\n"
+        f"  timeout: 2\n  caBundle: {ca_bundle}\n"
+    )
+    gatekeeper.apply((ROOT / "gatekeeper/mutation/pin-containers.yaml").read_text())
+    pinned = f"{cluster.registry.host}/e2e/app@{cluster.signed_digest}"
+
+    def image_after_admission(name: str) -> str:
+        result = gatekeeper.kubectl(
+            "run",
+            name,
+            f"--image={cluster.signed}",
+            "--restart=Never",
+            "--dry-run=server",
+            "-o",
+            "jsonpath={.spec.containers[0].image}",
+            check=False,
+        )
+        return result.stdout.strip() if result.returncode == 0 else result.stderr
+
+    deadline = time.monotonic() + 60
+    while (image := image_after_admission("pinned")) != pinned:
+        assert time.monotonic() < deadline, f"never pinned: {image}"
+        time.sleep(2)
+    # Remove the mutator again, and wait until Gatekeeper has let go of it.
+    gatekeeper.kubectl("delete", "assign", "signet-pin-containers")
+    deadline = time.monotonic() + 60
+    while image_after_admission("unpinned") != cluster.signed:
+        assert time.monotonic() < deadline, "the mutator was never removed"
+        time.sleep(2)
 
 
 def test_with_the_provider_stopped_new_images_are_denied(cluster: Cluster) -> None:
