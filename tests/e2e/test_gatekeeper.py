@@ -46,7 +46,15 @@ def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
     push_image(registry.url, "e2e/app", "unsigned", seed="e2e-unsigned")
     keys = cosign.generate_key_pair("v3.1.3", work / "keys")
     cosign.sign("v3.1.3", keys.private, f"{registry.host}/e2e/app@{signed_digest}")
-    config = write_trust(work / "trust", {"dev-team": [keys.public]}, [registry.host])
+    security = cosign.generate_key_pair("v3.1.3", work / "security-keys")
+    both_digest = push_image(registry.url, "e2e/app", "both", seed="e2e-both")
+    for key in (keys.private, security.private):
+        cosign.sign("v3.1.3", key, f"{registry.host}/e2e/app@{both_digest}")
+    config = write_trust(
+        work / "trust",
+        {"dev-team": [keys.public], "security-team": [security.public]},
+        [registry.host],
+    )
     with (
         run_gatekeeper(work / "cluster") as gatekeeper,
         run_provider(
@@ -234,6 +242,44 @@ def test_an_admitted_pod_is_pinned_to_the_verified_digest(cluster: Cluster) -> N
     while image_after_admission("unpinned") != cluster.signed:
         assert time.monotonic() < deadline, "the mutator was never removed"
         time.sleep(2)
+
+
+def test_m_of_n_sign_off(cluster: Cluster) -> None:
+    gatekeeper = cluster.gatekeeper
+    gatekeeper.kubectl("create", "namespace", "production", check=False)
+    gatekeeper.apply(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: production}\n"
+    )
+    gatekeeper.apply(
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
+        "metadata: {name: two-teams}\nspec:\n"
+        "  match: {kinds: [{apiGroups: [''], kinds: [Pod]}], namespaces: [production]}\n"
+        "  parameters: {anyOf: {attestors: [dev-team, security-team, release-team], minimum: 2}}\n"
+    )
+    both = f"{cluster.registry.host}/e2e/app:both"
+    deadline = time.monotonic() + 60
+    attempt = 0
+    while True:
+        attempt += 1
+        one = gatekeeper.kubectl(
+            "run",
+            f"one-team-{attempt}",
+            "-n",
+            "production",
+            f"--image={cluster.signed}",
+            "--restart=Never",
+            check=False,
+        )
+        if one.returncode != 0:
+            break
+        assert time.monotonic() < deadline, "the M-of-N constraint was never enforced"
+        time.sleep(2)
+    assert "[two-teams]" in one.stderr
+    assert "signed by 1 of the required attestors; at least 2 of" in one.stderr
+    two = gatekeeper.kubectl(
+        "run", "two-teams", "-n", "production", f"--image={both}", "--restart=Never", check=False
+    )
+    assert two.returncode == 0, two.stderr
 
 
 def test_with_the_provider_stopped_new_images_are_denied(cluster: Cluster) -> None:
