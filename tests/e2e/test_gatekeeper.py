@@ -282,6 +282,39 @@ def test_m_of_n_sign_off(cluster: Cluster) -> None:
     assert two.returncode == 0, two.stderr
 
 
+def test_audit_reports_a_pre_existing_unsigned_pod(cluster: Cluster) -> None:
+    """A Pod that got in without admission (here: in the namespace the webhook skips) is found by
+    Gatekeeper's audit, which calls the provider too, and shown in the constraint's status."""
+    gatekeeper = cluster.gatekeeper
+    gatekeeper.apply(
+        "apiVersion: v1\nkind: ServiceAccount\n"
+        "metadata: {name: default, namespace: gatekeeper-system}\n"
+    )
+    gatekeeper.kubectl(
+        "run",
+        "sneaked-in",
+        "-n",
+        "gatekeeper-system",
+        f"--image={cluster.unsigned}",
+        "--restart=Never",
+    )
+    deadline = time.monotonic() + 90
+    while True:
+        status = gatekeeper.kubectl(
+            "get",
+            "signetimagesignatures",
+            "require-dev-team",
+            "-o",
+            "jsonpath={.status.violations}",
+            check=False,
+        ).stdout
+        if "sneaked-in" in status:
+            break
+        assert time.monotonic() < deadline, f"audit never reported the Pod: {status}"
+        time.sleep(2)
+    assert "NO_SIGNATURE" in status
+
+
 def test_with_the_provider_stopped_new_images_are_denied(cluster: Cluster) -> None:
     """Fail closed. (Gatekeeper still answers from its cache for images it asked about before.)"""
     new = push_image(cluster.registry.url, "e2e/app", "never-asked", seed="e2e-never-asked")

@@ -256,6 +256,8 @@ def run_gatekeeper(work: Path) -> Iterator[Gatekeeper]:
         gatekeeper.apply(
             "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: default}\n"
         )
+        audit_cache = work / "audit-cache"  # audit pages listed objects through it
+        audit_cache.mkdir()
         webhook_port, health_port = free_port(), free_port()
         metrics_port, prometheus_port = free_port(), free_port()
         gk_log = start(
@@ -273,6 +275,7 @@ def run_gatekeeper(work: Path) -> Iterator[Gatekeeper]:
                 f"--metrics-addr=127.0.0.1:{metrics_port}",
                 f"--prometheus-port={prometheus_port}",
                 "--audit-interval=5",
+                f"--api-cache-dir={audit_cache}",
                 "--external-data-provider-response-cache-ttl=3m",
             ],
             env={"POD_NAMESPACE": "gatekeeper-system", "PATH": "/usr/bin:/bin"},
