@@ -15,8 +15,9 @@ from tests.integration.helpers import write_trust
 from tests.support import cosign
 from tests.support.controlplane import Gatekeeper, run_gatekeeper
 from tests.support.images import push_image
+from tests.support.procs import free_port
 from tests.support.provider import Provider, run_provider
-from tests.support.registry import Registry
+from tests.support.registry import Registry, run_registry
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +32,8 @@ class Cluster:
     signed: str
     unsigned: str
     signed_digest: str
+    flaky: Path  # a second registry's storage, stopped between tests
+    flaky_port: int
 
     def run_pod(self, name: str, image: str) -> tuple[int, str]:
         result = self.gatekeeper.kubectl(
@@ -50,10 +53,14 @@ def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
     both_digest = push_image(registry.url, "e2e/app", "both", seed="e2e-both")
     for key in (keys.private, security.private):
         cosign.sign("v3.1.3", key, f"{registry.host}/e2e/app@{both_digest}")
+    flaky_port = free_port()
+    with run_registry(work / "flaky", port=flaky_port) as flaky:
+        flaky_digest = push_image(flaky.url, "flaky/app", "v1", seed="e2e-flaky")
+        cosign.sign("v3.1.3", keys.private, f"{flaky.host}/flaky/app@{flaky_digest}")
     config = write_trust(
         work / "trust",
         {"dev-team": [keys.public], "security-team": [security.public]},
-        [registry.host],
+        [registry.host, f"127.0.0.1:{flaky_port}"],
     )
     with (
         run_gatekeeper(work / "cluster") as gatekeeper,
@@ -93,6 +100,8 @@ def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
             f"{registry.host}/e2e/app:signed",
             f"{registry.host}/e2e/app:unsigned",
             signed_digest,
+            work / "flaky",
+            flaky_port,
         )
         # Enforcement starts once Gatekeeper has ingested the template, constraint and Provider.
         deadline = time.monotonic() + 90
@@ -313,6 +322,19 @@ def test_audit_reports_a_pre_existing_unsigned_pod(cluster: Cluster) -> None:
         assert time.monotonic() < deadline, f"audit never reported the Pod: {status}"
         time.sleep(2)
     assert "NO_SIGNATURE" in status
+
+
+def test_registry_down_denies_and_recovery_admits_at_once(cluster: Cluster) -> None:
+    """A transient failure travels in systemError, which Gatekeeper never caches: the image is
+    admitted as soon as the registry is back, not after Gatekeeper's 3-minute response cache."""
+    image = f"127.0.0.1:{cluster.flaky_port}/flaky/app:v1"
+    code, output = cluster.run_pod("registry-down", image)
+    assert code != 0
+    assert f"image <{image}>: not verified: the provider could not answer now" in output
+    assert "REGISTRY_UNAVAILABLE" in output
+    with run_registry(cluster.flaky, port=cluster.flaky_port):
+        code, output = cluster.run_pod("registry-back", image)
+    assert code == 0, output
 
 
 def test_with_the_provider_stopped_new_images_are_denied(cluster: Cluster) -> None:

@@ -44,13 +44,18 @@ class Registry:
 
 @contextlib.contextmanager
 def run_registry(
-    directory: Path, *, token: TokenAuth | None = None, tls: ServerTLS | None = None
+    directory: Path,
+    *,
+    token: TokenAuth | None = None,
+    tls: ServerTLS | None = None,
+    port: int | None = None,
 ) -> Iterator[Registry]:
+    """Start a registry; pass the same directory and port again to restart it with its content."""
     binary = shutil.which("docker-registry") or REGISTRY_BINARY
     if not Path(binary).exists():
         raise RuntimeError("docker-registry is not installed: run `make tools`")
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     lines = [
         "version: 0.1",
         "log:",
