@@ -1,11 +1,13 @@
 # The provider image. (Not built in CI here: this machine kind has no Docker engine.)
-FROM python:3.11-slim AS build
+# Pinned to an exact release; pin the digest too (@sha256:…) when building in a pipeline that
+# can read it (this machine reaches no container registry).
+FROM python:3.11.7-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY provider ./provider
 RUN pip install --no-cache-dir --prefix=/install .
 
-FROM python:3.11-slim
+FROM python:3.11.7-slim-bookworm
 COPY --from=build /install /usr/local
 USER 65532:65532
 EXPOSE 8443
