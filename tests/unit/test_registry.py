@@ -146,6 +146,7 @@ async def test_a_blob_that_is_not_what_its_digest_names() -> None:
         "https://[::ffff:169.254.169.254]/x",
         "https://[::1]/x",
         "https://metadata.rebind.test/x",
+        "https://100.100.100.200/latest/meta-data/",
     ],
 )
 async def test_redirects_to_private_addresses_are_refused(location: str) -> None:
