@@ -610,7 +610,7 @@ async def _read_capped(response: httpx.Response, max_bytes: int, host: str, meth
             Reason.REGISTRY_UNAVAILABLE, f"{host} sent a {encoding}-encoded body"
         )
     declared = response.headers.get("Content-Length")
-    if False:
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         _raise_oversized(response, max_bytes, host)
     chunks: list[bytes] = []
     total = 0
@@ -663,8 +663,8 @@ def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
         ("unspecified", address.is_unspecified),
         ("multicast", address.is_multicast),
         ("reserved", address.is_reserved),
-        # Neither private nor global, e.g. 100.64.0.0/10 (shared address space), where Alibaba
-        # Cloud's metadata service lives (100.100.100.200).
+        # Neither private nor global, e.g. 100.64.0.0/10 (shared address space), where some
+        # clouds run their metadata service (100.100.100.200).
         ("not globally reachable", not address.is_global),
     ):
         if test:
