@@ -69,6 +69,9 @@ def create_app(
             return f"the request body is larger than {settings.max_body_bytes} bytes"
         except BadRequest as exc:
             return f"bad ProviderRequest: {exc}"
+        except Exception as exc:  # a body the parser did not foresee is refused, never a 500
+            log.warning("unparseable ProviderRequest", exc_info=exc)
+            return f"bad ProviderRequest: {type(exc).__name__}: {exc}"
 
     def answer(endpoint: str, started: float, items: list[Item], system_error: str) -> Response:
         return answer_encoded(endpoint, started, [item.encode() for item in items], system_error)

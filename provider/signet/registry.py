@@ -466,7 +466,10 @@ class RegistryClient:
             addresses = [ipaddress.ip_address(hostname.strip("[]"))]
         except ValueError:
             try:
-                resolved = await anyio.to_thread.run_sync(self._resolve_host, hostname)
+                # Abandoned on cancel: a stalling DNS server must not outlast the deadline.
+                resolved = await anyio.to_thread.run_sync(
+                    self._resolve_host, hostname, abandon_on_cancel=True
+                )
             except OSError as exc:
                 raise TransientFailure(
                     Reason.REGISTRY_UNAVAILABLE, f"cannot resolve {hostname}: {exc}"

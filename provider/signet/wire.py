@@ -49,7 +49,8 @@ def parse_request(body: bytes, *, max_keys: int) -> list[str]:
         raise BadRequest("the request body is not a JSON object")
     if document.get("kind") != "ProviderRequest":
         raise BadRequest(f"kind is {document.get('kind')!r}, expected 'ProviderRequest'")
-    if document.get("apiVersion") not in _API_VERSIONS:
+    api_version = document.get("apiVersion")
+    if not isinstance(api_version, str) or api_version not in _API_VERSIONS:
         raise BadRequest(f"apiVersion {document.get('apiVersion')!r} is not {API_VERSION!r}")
     request = document.get("request")
     if not isinstance(request, dict):

@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
+import anyio
+import httpx
 import pytest
 
+from signet import cosign
 from signet.engine import Answer, Engine, EngineSettings, Outcome
 from signet.metrics import Metrics
 from signet.reasons import DeterministicFailure, Reason, TransientFailure
 from signet.registry import Limits, RegistryClient
 from signet.report import Report
 from signet.trust import TrustConfig
-from tests.unit.fakes import HOST, FakeRegistry, new_key, stall, status, trust_for
+from tests.unit.fakes import (
+    HOST,
+    FakeRegistry,
+    new_key,
+    once,
+    oversized,
+    serving,
+    stall,
+    status,
+    trust_for,
+)
 
 pytestmark = pytest.mark.anyio
 
-IMAGE = f"{HOST}/team/app"
+REPO = "team/app"
+IMAGE = f"{HOST}/{REPO}"
 
 
 @pytest.fixture
@@ -25,64 +41,232 @@ def anyio_backend() -> str:
 
 
 class Setup:
-    def __init__(self, trust: TrustConfig, fake: FakeRegistry, **settings: object) -> None:
+    """An engine over the fake registry, with a trust config a test may swap."""
+
+    def __init__(
+        self,
+        trust: TrustConfig,
+        fake: FakeRegistry,
+        *,
+        request_timeout: float = 0.3,
+        **settings: Any,
+    ) -> None:
         self.trust = trust
         self.fake = fake
         self.metrics = Metrics()
         registry = RegistryClient(
-            lambda: self.trust, limits=Limits(request_timeout=0.5), transport=fake.transport()
+            lambda: self.trust,
+            limits=Limits(request_timeout=request_timeout, max_manifest_bytes=64 * 1024),
+            metrics=self.metrics,
+            transport=fake.transport(),
         )
         self.engine = Engine(
             lambda: self.trust,
             registry,
             self.metrics,
-            EngineSettings(**{"deadline": 0.5, **settings}),  # type: ignore[arg-type]
+            EngineSettings(**{"deadline": 0.5, **settings}),
         )
 
-    async def report(self, key: str) -> Report:
+    async def outcome(self, key: str) -> Outcome:
         (outcome,) = await self.engine.check_many([key])
+        return outcome
+
+    async def report(self, key: str) -> Report:
+        outcome = await self.outcome(key)
         assert isinstance(outcome, Answer), outcome
         return outcome.report
+
+    async def transient(self, key: str) -> TransientFailure:
+        outcome = await self.outcome(key)
+        assert isinstance(outcome, TransientFailure), outcome
+        return outcome
 
     def verifications(self) -> float:
         value = self.metrics.registry.get_sample_value("signet_verifications_total")
         return value or 0.0
 
+    def signature_fetches(self) -> list[httpx.Request]:
+        return [r for r in self.fake.requests_to(".sig") if r.method == "GET"]
 
-async def test_signed_unsigned_and_copied() -> None:
+
+# -- verdicts -----------------------------------------------------------------------------------
+
+
+async def test_a_signed_image_is_verified() -> None:
     fake, key = FakeRegistry(), new_key()
-    signed = fake.push_image("team/app", "signed", "a")
-    fake.push_image("team/app", "unsigned", "b")
-    copied = fake.push_image("team/app", "copied", "c")
-    fake.sign("team/app", signed, key)
-    fake.sign("team/app", copied, key, names=signed)  # a valid signature over another digest
+    digest = fake.signed_image(REPO, "v1", key)
+    setup = Setup(trust_for(key, new_key()), fake)
+
+    report = await setup.report(f"{IMAGE}:v1")
+
+    assert report.digest == digest
+    assert report.image == f"{IMAGE}:v1"
+    assert report.verified == ("team-0",)
+    assert [(s.attestor, s.key) for s in report.signatures] == [("team-0", "key-0")]
+    assert [(f.attestor, f.reason) for f in report.failures] == [
+        ("team-1", Reason.NOT_SIGNED_BY_ATTESTOR)
+    ]
+
+
+async def test_an_unsigned_image_has_no_signature() -> None:
+    fake = FakeRegistry()
+    digest = fake.push_image(REPO, "v1", "a")
+    setup = Setup(trust_for(new_key(), new_key()), fake)
+
+    report = await setup.report(f"{IMAGE}:v1")
+
+    assert report.digest == digest
+    assert report.verified == ()
+    assert [(f.attestor, f.reason) for f in report.failures] == [
+        ("team-0", Reason.NO_SIGNATURE),
+        ("team-1", Reason.NO_SIGNATURE),
+    ]
+
+
+async def test_a_signature_by_an_untrusted_key_does_not_count() -> None:
+    fake = FakeRegistry()
+    fake.signed_image(REPO, "v1", new_key())
+    report = await Setup(trust_for(new_key()), fake).report(f"{IMAGE}:v1")
+    assert report.verified == ()
+    assert report.reasons == (Reason.NOT_SIGNED_BY_ATTESTOR,)
+
+
+async def test_a_tag_moved_after_signing_is_judged_by_its_new_digest() -> None:
+    fake, key = FakeRegistry(), new_key()
+    signed = fake.signed_image(REPO, "v1", key, seed="old")
+    moved = fake.push_image(REPO, "new", "new")
+    fake.retag(REPO, "v1", moved)  # someone pushes an unsigned image over the signed tag
     setup = Setup(trust_for(key), fake)
 
-    assert (await setup.report(f"{IMAGE}:signed")).verified == ("team-0",)
-    assert (await setup.report(f"{IMAGE}:unsigned")).reasons == (Reason.NO_SIGNATURE,)
-    assert (await setup.report(f"{IMAGE}:copied")).reasons == (Reason.DIGEST_MISMATCH,)
+    report = await setup.report(f"{IMAGE}:v1")
+
+    assert report.digest == moved != signed
+    assert report.verified == ()
+    assert report.reasons == (Reason.NO_SIGNATURE,)
+    assert (await setup.report(f"{IMAGE}@{signed}")).verified == ("team-0",)
+
+
+async def test_a_tag_moved_between_checks_is_resolved_again() -> None:
+    fake, key = FakeRegistry(), new_key()
+    fake.signed_image(REPO, "v1", key, seed="old")
+    setup = Setup(trust_for(key), fake, tag_ttl=0)  # tags are never reused from the cache
+    assert (await setup.report(f"{IMAGE}:v1")).verified == ("team-0",)
+
+    moved = fake.push_image(REPO, "new", "new")
+    fake.retag(REPO, "v1", moved)
+
+    report = await setup.report(f"{IMAGE}:v1")
+    assert report.digest == moved
+    assert report.verified == ()
+
+
+async def test_a_signature_copied_from_another_image_is_a_digest_mismatch() -> None:
+    fake, key = FakeRegistry(), new_key()
+    signed = fake.signed_image(REPO, "signed", key)
+    target = fake.push_image(REPO, "target", "target")
+    # The attacker copies the signed image's .sig manifest (and so its payloads) verbatim.
+    copied = fake.signature_manifest_of(REPO, signed)
+    fake.put_manifest(REPO, cosign.signature_tag(target), copied, cosign.OCI_MANIFEST)
+    setup = Setup(trust_for(key), fake)
+
+    report = await setup.report(f"{IMAGE}:target")
+
+    assert report.digest == target
+    assert report.verified == ()
+    assert report.reasons == (Reason.DIGEST_MISMATCH,)
+    assert signed in report.failures[0].detail
+
+
+async def test_a_signature_naming_another_digest_is_a_digest_mismatch() -> None:
+    fake, key = FakeRegistry(), new_key()
+    signed = fake.push_image(REPO, "signed", "a")
+    other = fake.push_image(REPO, "other", "b")
+    fake.sign(REPO, other, key, names=signed)  # a valid signature, over another digest
+    report = await Setup(trust_for(key), fake).report(f"{IMAGE}:other")
+    assert report.reasons == (Reason.DIGEST_MISMATCH,)
+
+
+async def test_a_payload_that_is_not_what_its_digest_names_is_invalid() -> None:
+    fake, key = FakeRegistry(), new_key()
+    fake.signed_image(REPO, "v1", key)
+    fake.faults["/blobs/"] = serving(b'{"critical":{}}')
+    report = await Setup(trust_for(key), fake).report(f"{IMAGE}:v1")
+    assert report.verified == ()
+    assert Reason.SIGNATURE_INVALID in report.reasons
+
+
+async def test_an_oversized_signature_manifest_is_a_limit_not_a_crash() -> None:
+    fake, key = FakeRegistry(), new_key()
+    fake.signed_image(REPO, "v1", key)
+    fake.faults[".sig"] = oversized(10 * 1024 * 1024)
+    report = await Setup(trust_for(key), fake).report(f"{IMAGE}:v1")
+    assert report.verified == ()
+    assert report.reasons == (Reason.LIMIT_EXCEEDED,)
+
+
+async def test_a_missing_image_and_a_bad_reference_are_reports() -> None:
+    setup = Setup(trust_for(new_key()), FakeRegistry())
+    assert (await setup.report(f"{IMAGE}:gone")).reasons == (Reason.IMAGE_NOT_FOUND,)
+    calls = len(setup.fake.seen)
+    assert (await setup.report("Not A Reference")).reasons == (Reason.INVALID_REFERENCE,)
+    assert len(setup.fake.seen) == calls, "an invalid reference is never sent anywhere"
+
+
+async def test_an_unexpected_error_denies_without_caching() -> None:
+    fake, key = FakeRegistry(), new_key()
+    fake.signed_image(REPO, "v1", key)
+
+    async def broken(_: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug somewhere below")
+
+    fake.faults[".sig"] = broken
+    setup = Setup(trust_for(key), fake)
+    assert (await setup.transient(f"{IMAGE}:v1")).reason is Reason.INTERNAL_ERROR
+
+    del fake.faults[".sig"]
+    assert (await setup.report(f"{IMAGE}:v1")).verified == ("team-0",)
+
+
+# -- deadlines and single-flight -----------------------------------------------------------------
 
 
 async def test_the_deadline_turns_only_the_slow_key_transient() -> None:
     fake, key = FakeRegistry(), new_key()
-    fast = fake.push_image("team/app", "fast", "a")
-    fake.sign("team/app", fast, key)
+    fake.signed_image(REPO, "fast", key)
+    fake.signed_image("slow/app", "1", key)
     fake.faults["/slow/"] = stall(3)
-    setup = Setup(trust_for(key), fake, deadline=0.3)
+    # The registry would wait longer than the deadline: the deadline is what must cut it off.
+    setup = Setup(trust_for(key), fake, request_timeout=2, deadline=0.2)
 
-    slow_outcome, fast_outcome = await setup.engine.check_many(
-        [f"{HOST}/slow/app:1", f"{IMAGE}:fast"]
-    )
+    started = time.monotonic()
+    slow, fast = await setup.engine.check_many([f"{HOST}/slow/app:1", f"{IMAGE}:fast"])
 
-    assert isinstance(slow_outcome, TransientFailure)
-    assert slow_outcome.reason is Reason.DEADLINE_EXCEEDED
-    assert isinstance(fast_outcome, Answer) and fast_outcome.report.verified == ("team-0",)
+    assert time.monotonic() - started < 0.2 + 0.3
+    assert isinstance(slow, TransientFailure)
+    assert slow.reason is Reason.DEADLINE_EXCEEDED
+    assert isinstance(fast, Answer)
+    assert fast.report.verified == ("team-0",)
 
 
-async def test_one_verification_for_a_hundred_concurrent_requests() -> None:
+async def test_work_cut_off_by_the_deadline_still_reaches_the_cache() -> None:
     fake, key = FakeRegistry(), new_key()
-    digest = fake.push_image("team/app", "new", "a")
-    fake.sign("team/app", digest, key)
+    fake.signed_image(REPO, "v1", key)
+    fake.faults[".sig"] = stall(0.2)  # slower than the deadline, faster than the flight bound
+    setup = Setup(trust_for(key), fake, deadline=0.1)
+
+    assert (await setup.transient(f"{IMAGE}:v1")).reason is Reason.DEADLINE_EXCEEDED
+    await anyio.sleep(0.3)
+    calls = len(fake.seen)
+
+    assert (await setup.report(f"{IMAGE}:v1")).verified == ("team-0",)
+    assert len(fake.seen) == calls
+    assert setup.verifications() == 1
+
+
+async def test_one_verification_for_a_hundred_concurrent_checks() -> None:
+    fake, key = FakeRegistry(), new_key()
+    fake.signed_image(REPO, "new", key)
+    fake.faults["/v2/"] = stall(0.01)  # so that the checks really overlap
     setup = Setup(trust_for(key), fake, deadline=5)
 
     outcomes: list[list[Outcome]] = await asyncio.gather(
@@ -91,57 +275,88 @@ async def test_one_verification_for_a_hundred_concurrent_requests() -> None:
 
     assert all(isinstance(o[0], Answer) and o[0].report.verified for o in outcomes)
     assert setup.verifications() == 1
-    assert len(fake.requests_to(".sig")) == 1
+    assert len(setup.signature_fetches()) == 1
     assert len(fake.requests_to("/manifests/new")) == 1
 
 
-async def test_a_second_request_is_answered_from_the_cache() -> None:
+# -- caching ------------------------------------------------------------------------------------
+
+
+async def test_a_second_check_makes_no_registry_call() -> None:
     fake, key = FakeRegistry(), new_key()
-    fake.sign("team/app", fake.push_image("team/app", "v1", "a"), key)
+    digest = fake.signed_image(REPO, "v1", key)
     setup = Setup(trust_for(key), fake)
     await setup.report(f"{IMAGE}:v1")
     calls = len(fake.seen)
-    await setup.report(f"{IMAGE}:v1")
+
+    assert (await setup.report(f"{IMAGE}:v1")).verified == ("team-0",)
     assert len(fake.seen) == calls
+    # The same digest under another name reuses the verdict: no second verification.
+    assert (await setup.report(f"{IMAGE}@{digest}")).verified == ("team-0",)
+    assert len(fake.seen) == calls
+    assert setup.verifications() == 1
+
+
+async def test_a_verdict_is_never_reused_for_another_repository() -> None:
+    fake, key = FakeRegistry(), new_key()
+    digest = fake.signed_image(REPO, "v1", key)
+    fake.put_manifest("team/copy", "v1", *fake.manifests[f"{REPO}:{digest}"])  # same bytes
+    setup = Setup(trust_for(key), fake)
+    assert (await setup.report(f"{IMAGE}@{digest}")).verified == ("team-0",)
+
+    report = await setup.report(f"{HOST}/team/copy@{digest}")
+
+    assert report.verified == ()
+    assert report.reasons == (Reason.NO_SIGNATURE,)
+    assert setup.verifications() == 2
+
+
+async def test_a_deterministic_failure_is_cached_too() -> None:
+    setup = Setup(trust_for(new_key()), FakeRegistry())
+    await setup.report(f"{IMAGE}:gone")
+    calls = len(setup.fake.seen)
+    assert (await setup.report(f"{IMAGE}:gone")).reasons == (Reason.IMAGE_NOT_FOUND,)
+    assert len(setup.fake.seen) == calls
 
 
 async def test_a_changed_key_is_never_answered_from_the_old_verdict() -> None:
     fake, old, new = FakeRegistry(), new_key(), new_key()
-    fake.sign("team/app", fake.push_image("team/app", "v1", "a"), old)
+    digest = fake.signed_image(REPO, "v1", old)
     setup = Setup(trust_for(old), fake)
     assert (await setup.report(f"{IMAGE}:v1")).verified == ("team-0",)
+    assert (await setup.report(f"{IMAGE}@{digest}")).verified == ("team-0",)
 
     setup.trust = trust_for(new)  # same attestor name, another key
 
     assert (await setup.report(f"{IMAGE}:v1")).verified == ()
+    assert (await setup.report(f"{IMAGE}@{digest}")).verified == ()
+    assert setup.verifications() == 2
 
-
-async def test_transient_failures_are_not_cached() -> None:
-    fake, key = FakeRegistry(), new_key()
-    fake.sign("team/app", fake.push_image("team/app", "v1", "a"), key)
-    fake.faults[".sig"] = status(503)
-    setup = Setup(trust_for(key), fake)
-    (first,) = await setup.engine.check_many([f"{IMAGE}:v1"])
-    assert isinstance(first, TransientFailure)
-    assert first.reason is Reason.REGISTRY_UNAVAILABLE
-
-    del fake.faults[".sig"]
-
+    setup.trust = trust_for(old)
     assert (await setup.report(f"{IMAGE}:v1")).verified == ("team-0",)
 
 
-async def test_an_unexpected_error_denies_without_caching() -> None:
+async def test_a_transient_verification_failure_is_not_cached() -> None:
     fake, key = FakeRegistry(), new_key()
-    fake.sign("team/app", fake.push_image("team/app", "v1", "a"), key)
+    fake.signed_image(REPO, "v1", key)
+    fake.faults[".sig"] = once(status(503))
     setup = Setup(trust_for(key), fake)
 
-    async def broken(*_: object) -> None:
-        raise RuntimeError("bug")
+    assert (await setup.transient(f"{IMAGE}:v1")).reason is Reason.REGISTRY_UNAVAILABLE
+    assert (await setup.report(f"{IMAGE}:v1")).verified == ("team-0",)
 
-    setup.engine._discover = broken  # type: ignore[method-assign,assignment]
-    (outcome,) = await setup.engine.check_many([f"{IMAGE}:v1"])
-    assert isinstance(outcome, TransientFailure)
-    assert outcome.reason is Reason.INTERNAL_ERROR
+
+async def test_a_transient_resolution_failure_is_not_cached() -> None:
+    fake, key = FakeRegistry(), new_key()
+    fake.signed_image(REPO, "v1", key)
+    fake.faults["/manifests/v1"] = once(status(429, {"Retry-After": "1"}))
+    setup = Setup(trust_for(key), fake)
+
+    assert (await setup.transient(f"{IMAGE}:v1")).reason is Reason.REGISTRY_RATE_LIMITED
+    assert (await setup.report(f"{IMAGE}:v1")).verified == ("team-0",)
+
+
+# -- pinning --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -149,16 +364,27 @@ async def test_an_unexpected_error_denies_without_caching() -> None:
     [
         ("digest", f"{IMAGE}:v1", f"{IMAGE}@{{digest}}"),
         ("tag-digest", f"{IMAGE}:v1", f"{IMAGE}:v1@{{digest}}"),
+        ("digest", f"{IMAGE}", f"{IMAGE}@{{latest}}"),
         ("digest", f"{IMAGE}@{{digest}}", f"{IMAGE}@{{digest}}"),
         ("digest", f"{IMAGE}:v1@{{digest}}", f"{IMAGE}:v1@{{digest}}"),
+        ("tag-digest", f"{IMAGE}@{{digest}}", f"{IMAGE}@{{digest}}"),
     ],
 )
 async def test_pin(mode: str, key: str, expected: str) -> None:
     fake = FakeRegistry()
-    digest = fake.push_image("team/app", "v1", "a")
+    digest = fake.push_image(REPO, "v1", "a")
+    latest = fake.push_image(REPO, "latest", "b")
     setup = Setup(trust_for(new_key()), fake, pin_mode=mode)
-    pinned = await setup.engine.pin(key.format(digest=digest))
-    assert pinned == expected.format(digest=digest)
+    pinned = await setup.engine.pin(key.format(digest=digest, latest=latest))
+    assert pinned == expected.format(digest=digest, latest=latest)
+
+
+async def test_a_pinned_key_is_itself_without_asking_the_registry() -> None:
+    fake = FakeRegistry()
+    setup = Setup(trust_for(new_key()), fake)
+    key = f"{IMAGE}@sha256:{'0' * 64}"
+    assert await setup.engine.pin(key) == key
+    assert fake.seen == []
 
 
 async def test_pin_refuses_an_invalid_reference() -> None:
@@ -166,3 +392,16 @@ async def test_pin_refuses_an_invalid_reference() -> None:
     with pytest.raises(DeterministicFailure) as caught:
         await setup.engine.pin("UPPER/Case")
     assert caught.value.reason is Reason.INVALID_REFERENCE
+
+
+async def test_pin_of_a_missing_image_is_not_found_and_a_down_registry_is_transient() -> None:
+    fake = FakeRegistry()
+    setup = Setup(trust_for(new_key()), fake)
+    with pytest.raises(DeterministicFailure) as missing:
+        await setup.engine.pin(f"{IMAGE}:gone")
+    assert missing.value.reason is Reason.IMAGE_NOT_FOUND
+
+    fake.faults["/manifests/"] = status(503)
+    with pytest.raises(TransientFailure) as down:
+        await setup.engine.pin(f"{IMAGE}:v2")
+    assert down.value.reason is Reason.REGISTRY_UNAVAILABLE
