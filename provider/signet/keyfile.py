@@ -13,6 +13,7 @@ RSA, pure Ed25519), so what Signet signs verifies in every cosign version withou
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ from typing import Final
 
 import nacl.exceptions
 import nacl.secret
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
@@ -85,10 +87,14 @@ def load_private_key(pem: bytes, password: bytes) -> PrivateKey:
         begin = f"-----BEGIN {pem_type}-----"
         if begin in text:
             body = text.split(begin, 1)[1].split(f"-----END {pem_type}-----", 1)[0]
-            return _wrap_loaded(_decrypt(base64.b64decode("".join(body.split())), password))
+            try:
+                document = base64.b64decode("".join(body.split()))
+            except (binascii.Error, ValueError) as exc:
+                raise UnusableKey(f"the {pem_type} block is not valid base64: {exc}") from exc
+            return _wrap_loaded(_decrypt(document, password))
     try:
         loaded = serialization.load_pem_private_key(pem, password=password or None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise UnusableKey(f"not a cosign or PEM private key: {exc}") from exc
     return _wrap_loaded(loaded)
 
@@ -148,7 +154,10 @@ def _decrypt(document_bytes: bytes, password: bytes) -> object:
         der = nacl.secret.SecretBox(_scrypt(password, salt, n, r, p)).decrypt(ciphertext, nonce)
     except (nacl.exceptions.CryptoError, ValueError) as exc:
         raise UnusableKey("cannot decrypt the key: wrong password (COSIGN_PASSWORD)?") from exc
-    return serialization.load_der_private_key(der, password=None)
+    try:
+        return serialization.load_der_private_key(der, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise UnusableKey(f"the decrypted key is not a usable PKCS#8 key: {exc}") from exc
 
 
 def _scrypt(password: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:

@@ -16,7 +16,7 @@ from typing import Final
 from Crypto.Hash import SHA512
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
@@ -96,6 +96,8 @@ def load_public_key_pem(pem: bytes) -> PublicKey:
     """Load a PEM `PUBLIC KEY` (what `cosign generate-key-pair` writes as cosign.pub)."""
     try:
         key = serialization.load_pem_public_key(pem)
+    except UnsupportedAlgorithm as exc:  # e.g. an EC curve `cryptography` does not know
+        raise UnusableKey(f"unsupported public key: {_first_line(exc)}") from exc
     except (ValueError, TypeError) as exc:
         raise UnusableKey(f"not a PEM public key: {_first_line(exc)}") from exc
     der = key.public_bytes(

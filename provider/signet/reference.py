@@ -81,7 +81,8 @@ class Reference:
 
 
 def is_sha256_digest(text: str) -> bool:
-    return _SHA256_RE.match(text) is not None
+    # fullmatch, not match: `$` would also accept a trailing newline.
+    return _SHA256_RE.fullmatch(text) is not None
 
 
 @functools.lru_cache(maxsize=4096)

@@ -134,8 +134,9 @@ def _load_file(file: Path) -> TrustConfig:
         raise TrustConfigError(f"{file}: not valid YAML: {exc}") from exc
     where = _Where(file)
     top = where.mapping(document, "", {"version", "attestors", "registries", "auth"})
-    if top.get("version") != CONFIG_VERSION:
-        where.fail("", f"version must be {CONFIG_VERSION}, not {top.get('version')!r}")
+    version = top.get("version")
+    if type(version) is not int or version != CONFIG_VERSION:  # not `true`, not 1.0
+        where.fail("", f"version must be {CONFIG_VERSION}, not {version!r}")
     attestors = tuple(
         _attestor(where, f"attestors[{i}]", item)
         for i, item in enumerate(where.sequence(top.get("attestors", []), "attestors"))
@@ -159,7 +160,11 @@ def _load_file(file: Path) -> TrustConfig:
 
 
 def _attestor(where: _Where, at: str, item: Any) -> Attestor:
-    fields = where.mapping(item, at, {"name", "keys"})
+    # Name the attestor in every message once its name can be read, even before validating it.
+    named = item.get("name") if isinstance(item, dict) else None
+    fields = where.mapping(
+        item, f"attestor {named!r}" if isinstance(named, str) else at, {"name", "keys"}
+    )
     name = where.string(fields.get("name"), f"{at}.name")
     if not set(name) <= _NAME_CHARS:
         where.fail(
@@ -270,6 +275,12 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a {type(key).__name__} cannot be a mapping key", key_node.start_mark
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark

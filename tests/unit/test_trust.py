@@ -1,143 +1,397 @@
-"""The trust config: what loads, and that every mistake is named with file, attestor, problem."""
+"""The trust config: what loads, and that every mistake is named with its file, attestor and problem."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from signet.keyfile import generate, public_pem
-from signet.trust import TrustConfigError, load
+from signet.keys import load_public_key_pem
+from signet.trust import TrustConfig, TrustConfigError, load
 
 PEM = public_pem(generate("p256")).decode()
-INDENTED = "\n".join("          " + line for line in PEM.splitlines())
+OTHER_PEM = public_pem(generate("ed25519")).decode()
+SHORT_ID = load_public_key_pem(PEM.encode()).short_id
+ONE = "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}]\n"
+
+
+def pem_of(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def write(directory: Path, text: str, name: str = "trust.yaml") -> Path:
     path = directory / name
-    path.write_text(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
     return path
 
 
-def test_file_and_inline_keys(tmp_path: Path) -> None:
-    (tmp_path / "keys").mkdir()
-    (tmp_path / "keys" / "sec.pub").write_text(PEM)
+def inline(pem: str, indent: int) -> str:
+    return textwrap.indent(pem, " " * indent)
+
+
+def refusal(path: Path) -> str:
+    with pytest.raises(TrustConfigError) as caught:
+        load(path)
+    return str(caught.value)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Path:
+    (tmp_path / "k.pub").write_text(PEM)
+    (tmp_path / "other.pub").write_text(OTHER_PEM)
+    return tmp_path
+
+
+# -- what loads -------------------------------------------------------------------------------
+
+
+def test_a_file_with_inline_and_file_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_dir = tmp_path / "etc" / "signet"
+    write(config_dir, PEM, "keys/sec.pub")
+    (tmp_path / "abs.pub").write_text(OTHER_PEM)
+    body = (
+        "version: 1\n"
+        "attestors:\n"
+        "  - name: dev-team\n"
+        "    keys:\n"
+        "      - id: dev-2026\n"
+        "        pem: |\n"
+        f"{inline(PEM, 10)}"
+        "  - name: security-team\n"
+        "    keys:\n"
+        "      - file: keys/sec.pub\n"
+        f"      - file: {tmp_path / 'abs.pub'}\n"
+        "registries:\n"
+        "  - host: 127.0.0.1:5000\n"
+        "    insecure: true\n"
+        "  - host: Registry.Example.com\n"
+        "auth:\n"
+        "  docker_config: docker/config.json\n"
+    )
+    path = write(config_dir, body)
+    monkeypatch.chdir(tmp_path)  # relative paths are relative to the file, not the process
+    config = load(path)
+
+    dev, sec = config.attestors
+    assert (dev.name, [k.id for k in dev.keys]) == ("dev-team", ["dev-2026"])
+    assert dev.keys[0].key.kind == "ecdsa-p256"
+    assert sec.name == "security-team"
+    # Without an id, a key is named by the first 16 hex characters of its fingerprint.
+    assert [k.id for k in sec.keys] == [k.key.fingerprint[:16] for k in sec.keys]
+    assert all(len(k.id) == 16 and int(k.id, 16) >= 0 for k in sec.keys)
+    assert sec.keys[0].key == dev.keys[0].key  # the same PEM, inline or from a file
+    assert sec.keys[1].key.kind == "ed25519"
+
+    local = config.registry("127.0.0.1:5000")
+    assert local is not None and local.insecure
+    remote = config.registry("registry.example.com")
+    assert remote is not None and not remote.insecure
+    assert config.registry("elsewhere.example") is None
+    assert config.docker_config == config_dir / "docker" / "config.json"
+    assert config.sources == (path,)
+    assert config_dir / "keys" / "sec.pub" in config.key_files
+    assert tmp_path / "abs.pub" in config.key_files
+
+
+def test_a_folder_of_files(keys: Path) -> None:
+    write(keys, "version: 1\nattestors: [{name: b, keys: [{file: k.pub}]}]\n", "b.yml")
+    write(keys, "version: 1\nattestors: [{name: a, keys: [{file: other.pub}]}]\n", "a.yaml")
+    write(keys, "registries: [{host: h}]\nversion: 1\n", "c.yaml")  # no attestors of its own
+    write(keys, "not yaml at all: [", "ignored.txt")
+    write(keys, "not yaml at all: [", "ignored.yaml.bak")
+    (keys / "dir.yaml").mkdir()
+    config = load(keys)
+    assert [a.name for a in config.attestors] == ["a", "b"]  # by file name
+    assert config.registry("h") is not None
+    assert [p.name for p in config.sources] == ["a.yaml", "b.yml", "c.yaml"]
+
+
+def test_the_same_key_in_two_attestors_is_fine(keys: Path) -> None:
     config = load(
         write(
-            tmp_path,
-            f"""
-version: 1
-attestors:
-  - name: dev-team
-    keys:
-      - id: dev-2026
-        pem: |
-{INDENTED}
-  - name: security-team
-    keys:
-      - file: keys/sec.pub
-registries:
-  - host: 127.0.0.1:5000
-    insecure: true
-""",
+            keys,
+            "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}, {name: b, keys: [{file: k.pub}]}]\n",
         )
     )
-    dev, sec = config.attestors
-    assert (dev.name, dev.keys[0].id) == ("dev-team", "dev-2026")
-    assert sec.keys[0].id == sec.keys[0].key.fingerprint[:16]
-    assert config.registry("127.0.0.1:5000") is not None
-    assert config.registry("127.0.0.1:5000").insecure  # type: ignore[union-attr]
-    assert tmp_path / "keys" / "sec.pub" in config.key_files
+    assert [a.name for a in config.attestors] == ["a", "b"]
 
 
-def test_a_folder_of_files(tmp_path: Path) -> None:
-    (tmp_path / "k.pub").write_text(PEM)
-    write(tmp_path, "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}]\n", "a.yaml")
-    write(tmp_path, "version: 1\nattestors: [{name: b, keys: [{file: k.pub}]}]\n", "b.yml")
-    write(tmp_path, "not yaml at all: [", "ignored.txt")
-    assert [a.name for a in load(tmp_path).attestors] == ["a", "b"]
+# -- what is refused, and how it is named -----------------------------------------------------
+
+
+def attestor_with(fields: str) -> str:
+    return f"version: 1\nattestors:\n  - name: a\n{textwrap.indent(fields, '    ')}"
 
 
 @pytest.mark.parametrize(
-    ("body", "problems"),
+    ("body", "fragments"),
     [
+        # Unknown fields, at every level.
         (
-            "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}]\nextra: 1\n",
-            ["unknown field 'extra'"],
+            ONE + "extra: 1\n",
+            ["unknown field 'extra'", "allowed: attestors, auth, registries, version"],
         ),
         (
             "version: 1\nattestors: [{name: a, color: red, keys: [{file: k.pub}]}]\n",
-            ["attestors[0]", "unknown field 'color'"],
+            ["attestor 'a'", "unknown field 'color'"],
         ),
         (
             "version: 1\nattestors: [{name: a, keys: [{file: k.pub, why: x}]}]\n",
             ["attestor 'a' keys[0]", "unknown field 'why'"],
         ),
+        (ONE + "registries: [{host: h, tls: x}]\n", ["registries[0]", "unknown field 'tls'"]),
+        (ONE + "auth: {docker_config: x, token: y}\n", ["auth", "unknown field 'token'"]),
+        # Duplicates.
         (
-            "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}]\nregistries: [{host: h, tls: x}]\n",
-            ["registries[0]", "unknown field 'tls'"],
+            "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}, {name: a, keys: [{file: other.pub}]}]\n",
+            ["attestor name 'a' appears twice"],
+        ),
+        (ONE + "version: 1\n", ["duplicate key 'version'", "line 3"]),
+        (
+            "version: 1\nattestors:\n  - name: a\n    keys: [{file: k.pub}]\n    name: b\n",
+            ["duplicate key 'name'", "line 5"],
         ),
         (
-            "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}, {name: a, keys: [{file: k.pub}]}]\n",
-            ["'a' appears twice"],
+            "version: 1\nattestors: [{name: a, keys: [{file: k.pub, file: other.pub}]}]\n",
+            ["duplicate key 'file'", "line 2"],
         ),
-        ("version: 1\nversion: 1\nattestors: []\n", ["duplicate key 'version'"]),
+        (ONE + "registries: [{host: h}, {host: h}]\n", ["registry 'h' is listed twice"]),
+        (
+            "version: 1\nattestors: [{name: a, keys: [{file: k.pub, id: x}, {file: other.pub, id: x}]}]\n",
+            ["attestor 'a'", "key id 'x' is used twice"],
+        ),
+        (
+            attestor_with(f"keys:\n  - file: k.pub\n  - pem: |\n{inline(PEM, 8)}"),
+            ["attestor 'a'", f"key id '{SHORT_ID}' is used twice"],
+        ),
+        # Keys.
         (
             "version: 1\nattestors: [{name: a, keys: [{file: k.pub, pem: x}]}]\n",
-            ["attestor 'a' keys[0]", "exactly one of"],
+            ["attestor 'a' keys[0]", "exactly one of 'pem' or 'file'"],
         ),
         (
-            "version: 1\nattestors: [{name: a, keys: [{file: missing.pub}]}]\n",
-            ["attestor 'a' keys[0]", "cannot read key file"],
+            "version: 1\nattestors: [{name: a, keys: [{id: x}]}]\n",
+            ["attestor 'a' keys[0]", "exactly one of 'pem' or 'file'"],
+        ),
+        (
+            "version: 1\nattestors: [{name: a, keys: [{file: k.pub}, {file: missing.pub}]}]\n",
+            ["attestor 'a' keys[1]", "cannot read key file", "missing.pub"],
         ),
         (
             "version: 1\nattestors: [{name: a, keys: [{pem: nonsense}]}]\n",
             ["attestor 'a' keys[0]", "not a PEM public key"],
         ),
-        ("version: 2\nattestors: [{name: a, keys: [{file: k.pub}]}]\n", ["version must be 1"]),
-        ("version: 1\nattestors: []\n", ["no attestors"]),
-        ("version: 1\nattestors: [{name: a, keys: []}]\n", ["attestor 'a'", "has no keys"]),
-        ("version: 1\nattestors: [{name: Dev, keys: [{file: k.pub}]}]\n", ["'Dev'", "lower-case"]),
         (
-            "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}]\nregistries: [{host: h, insecure: yes please}]\n",
+            "version: 1\nattestors: [{name: a, keys: [{file: k1.pub}]}]\n",
+            ["attestor 'a' keys[0]", "ECDSA curve secp256k1 is not supported"],
+        ),
+        (
+            "version: 1\nattestors: [{name: a, keys: [{file: rsa1024.pub}]}]\n",
+            ["attestor 'a' keys[0]", "not 1024"],
+        ),
+        (
+            "version: 1\nattestors: [{name: a, keys: [{file: k.pub, id: ''}]}]\n",
+            ["attestor 'a' keys[0].id", "non-empty string"],
+        ),
+        (attestor_with("keys: []\n"), ["attestor 'a'", "has no keys"]),
+        (attestor_with("keys: {file: k.pub}\n"), ["attestor 'a' keys", "expected a list"]),
+        ("version: 1\nattestors: [{name: a}]\n", ["attestor 'a' keys", "expected a list"]),
+        # The version.
+        (
+            "version: 2\nattestors: [{name: a, keys: [{file: k.pub}]}]\n",
+            ["version must be 1, not 2"],
+        ),
+        (
+            "version: '1'\nattestors: [{name: a, keys: [{file: k.pub}]}]\n",
+            ["version must be 1, not '1'"],
+        ),
+        (
+            "version: true\nattestors: [{name: a, keys: [{file: k.pub}]}]\n",
+            ["version must be 1, not True"],
+        ),
+        (
+            "version: 1.0\nattestors: [{name: a, keys: [{file: k.pub}]}]\n",
+            ["version must be 1, not 1.0"],
+        ),
+        ("attestors: [{name: a, keys: [{file: k.pub}]}]\n", ["version must be 1, not None"]),
+        # No attestors.
+        ("version: 1\nattestors: []\n", ["no attestors are configured"]),
+        ("version: 1\n", ["no attestors are configured"]),
+        ("version: 1\nattestors: {a: {}}\n", ["attestors", "expected a list"]),
+        # Registries.
+        (
+            ONE + "registries: [{host: h, insecure: yes please}]\n",
             ["registries[0].insecure", "true or false"],
         ),
         (
-            "version: 1\nattestors: [{name: a, keys: [{file: k.pub, id: x}, {file: k.pub, id: x}]}]\n",
-            ["key id 'x' is used twice"],
+            ONE + "registries: [{host: h, insecure: 'true'}]\n",
+            ["registries[0].insecure", "true or false"],
         ),
+        (
+            ONE + "registries: [{host: h, insecure: 1}]\n",
+            ["registries[0].insecure", "true or false"],
+        ),
+        (
+            ONE + "registries: [{host: 'https://h'}]\n",
+            ["registries[0].host", "without scheme or path"],
+        ),
+        (ONE + "registries: [{insecure: true}]\n", ["registries[0].host", "non-empty string"]),
+        (
+            ONE + "registries: [{host: h, ca_file: nope.pem}]\n",
+            ["registries[0].ca_file", "nope.pem"],
+        ),
+        (
+            ONE + "registries: [{host: h, ca_file: k.pub}]\n",
+            ["registries[0].ca_file", "holds no PEM certificate"],
+        ),
+        # Attestor names.
+        (
+            "version: 1\nattestors: [{name: Dev, keys: [{file: k.pub}]}]\n",
+            ["'Dev'", "lower-case letters"],
+        ),
+        (
+            "version: 1\nattestors: [{name: 'dev team', keys: [{file: k.pub}]}]\n",
+            ["'dev team'", "lower-case"],
+        ),
+        (
+            "version: 1\nattestors: [{name: 7, keys: [{file: k.pub}]}]\n",
+            ["attestors[0].name", "non-empty string"],
+        ),
+        (
+            "version: 1\nattestors: [{keys: [{file: k.pub}]}]\n",
+            ["attestors[0].name", "non-empty string"],
+        ),
+        ("version: 1\nattestors: [a]\n", ["attestors[0]", "expected a mapping"]),
+        # Not a config at all.
+        ("", ["expected a mapping, found NoneType"]),
+        ("- 1\n", ["expected a mapping, found list"]),
         ("[1, 2", ["not valid YAML"]),
+        ("version: 1\n---\nversion: 1\n", ["not valid YAML"]),
+        ("version: 1\n? [a]\n: 1\n", ["not valid YAML", "a list cannot be a mapping key"]),
     ],
 )
-def test_each_mistake_is_named(tmp_path: Path, body: str, problems: list[str]) -> None:
-    (tmp_path / "k.pub").write_text(PEM)
-    path = write(tmp_path, body)
-    with pytest.raises(TrustConfigError) as caught:
-        load(path)
-    message = str(caught.value)
-    assert message.startswith(str(path))
-    for problem in problems:
-        assert problem in message
+def test_each_mistake_is_named(keys: Path, body: str, fragments: list[str]) -> None:
+    (keys / "k1.pub").write_text(pem_of(ec.generate_private_key(ec.SECP256K1())))
+    (keys / "rsa1024.pub").write_text(pem_of(rsa.generate_private_key(65537, 1024)))
+    path = write(keys, body)
+    message = refusal(path)
+    assert message.startswith(f"{path}: "), message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
 
 
-def test_an_attestor_defined_in_two_files(tmp_path: Path) -> None:
-    (tmp_path / "k.pub").write_text(PEM)
-    write(tmp_path, "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}]\n", "1.yaml")
-    write(tmp_path, "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}]\n", "2.yaml")
-    with pytest.raises(TrustConfigError, match=r"'a' is already defined in .*1\.yaml"):
-        load(tmp_path)
+def test_an_attestor_defined_in_two_files_of_a_folder(keys: Path) -> None:
+    first = write(keys, ONE, "1.yaml")
+    second = write(
+        keys, "version: 1\nattestors: [{name: a, keys: [{file: other.pub}]}]\n", "2.yaml"
+    )
+    message = refusal(keys)
+    assert message.startswith(f"{second}: ")
+    assert f"attestor 'a' is already defined in {first}" in message
 
 
-def test_the_fingerprint_follows_the_keys(tmp_path: Path) -> None:
-    (tmp_path / "k.pub").write_text(PEM)
-    (tmp_path / "other.pub").write_text(public_pem(generate("p256")).decode())
-    one = "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}]\n"
-    base = load(write(tmp_path, one)).fingerprint
-    assert load(write(tmp_path, one + "registries: [{host: h}]\n")).fingerprint == base
-    changed = [
-        "version: 1\nattestors: [{name: a, keys: [{file: other.pub}]}]\n",
-        "version: 1\nattestors: [{name: a, keys: [{file: k.pub}, {file: other.pub}]}]\n",
-        "version: 1\nattestors: [{name: b, keys: [{file: k.pub}]}]\n",
-    ]
-    for text in changed:
-        assert load(write(tmp_path, text)).fingerprint != base
+def test_a_mistake_in_one_file_of_a_folder_names_that_file(keys: Path) -> None:
+    write(keys, ONE, "1.yaml")
+    broken = write(keys, "version: 1\nattestors: [{name: b, keys: [{file: gone.pub}]}]\n", "2.yaml")
+    message = refusal(keys)
+    assert message.startswith(f"{broken}: attestor 'b' keys[0]: cannot read key file")
+
+
+@pytest.mark.parametrize(
+    ("files", "problem"),
+    [
+        ({}, "holds no .yaml or .yml file"),
+        ({"a.yaml": "registries: [{host: h}]\nversion: 1\n"}, "no attestors are configured"),
+        (
+            {
+                "a.yaml": ONE + "auth: {docker_config: x}\n",
+                "b.yaml": "version: 1\nauth: {docker_config: y}\n",
+            },
+            "auth is set in more than one file",
+        ),
+        (
+            {
+                "a.yaml": ONE + "registries: [{host: h}]\n",
+                "b.yaml": "version: 1\nregistries: [{host: h}]\n",
+            },
+            "registry 'h' is listed twice",
+        ),
+    ],
+)
+def test_folder_level_mistakes(keys: Path, files: dict[str, str], problem: str) -> None:
+    for name, body in files.items():
+        write(keys, body, name)
+    assert problem in refusal(keys)
+
+
+def test_a_missing_path(tmp_path: Path) -> None:
+    assert refusal(tmp_path / "nope.yaml") == f"{tmp_path / 'nope.yaml'}: no such file or folder"
+
+
+# -- the fingerprint --------------------------------------------------------------------------
+
+
+def fingerprint(directory: Path, body: str, name: str = "trust.yaml") -> str:
+    return load(write(directory, body, name)).fingerprint
+
+
+def test_the_same_content_has_the_same_fingerprint(keys: Path) -> None:
+    base = fingerprint(keys, ONE)
+    assert len(base) == 64
+    assert fingerprint(keys, ONE) == base
+    # Layout, comments, file name, inline-or-file and registries do not change a verdict.
+    assert (
+        fingerprint(
+            keys, "# a comment\nversion: 1\nattestors:\n- keys: [{file: k.pub}]\n  name: a\n"
+        )
+        == base
+    )
+    assert fingerprint(keys, ONE, "renamed.yaml") == base
+    assert fingerprint(keys, ONE + "registries: [{host: h, insecure: true}]\n") == base
+    assert fingerprint(keys, attestor_with(f"keys:\n  - pem: |\n{inline(PEM, 8)}")) == base
+    sub = keys / "sub"
+    sub.mkdir()
+    (sub / "k.pub").write_text(PEM)
+    assert fingerprint(sub, ONE) == base
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "version: 1\nattestors: [{name: a, keys: [{file: k.pub}, {file: other.pub}]}]\n",  # added
+        "version: 1\nattestors: [{name: a, keys: [{file: other.pub}]}]\n",  # replaced
+        "version: 1\nattestors: [{name: a, keys: [{file: k.pub, id: mine}]}]\n",  # renamed key
+        "version: 1\nattestors: [{name: b, keys: [{file: k.pub}]}]\n",  # renamed attestor
+        ONE.replace("]}]", "]}, {name: b, keys: [{file: k.pub}]}]"),  # another attestor
+    ],
+    ids=["key-added", "key-replaced", "key-id", "attestor-renamed", "attestor-added"],
+)
+def test_a_change_to_the_keys_changes_the_fingerprint(keys: Path, changed: str) -> None:
+    base = fingerprint(keys, ONE)
+    assert fingerprint(keys, changed) != base
+
+
+def test_removing_a_key_changes_the_fingerprint(keys: Path) -> None:
+    two = "version: 1\nattestors: [{name: a, keys: [{file: k.pub}, {file: other.pub}]}]\n"
+    assert fingerprint(keys, two) != fingerprint(keys, ONE)
+
+
+def test_a_key_file_replaced_in_place_changes_the_fingerprint(keys: Path) -> None:
+    base = fingerprint(keys, ONE)
+    (keys / "k.pub").write_text(OTHER_PEM)
+    assert fingerprint(keys, ONE) != base
+
+
+def test_a_config_built_in_code_refuses_duplicate_names(keys: Path) -> None:
+    (attestor,) = load(write(keys, ONE)).attestors
+    with pytest.raises(TrustConfigError, match="unique"):
+        TrustConfig((attestor, attestor))

@@ -1,226 +1,473 @@
-"""The verification algorithm and the cosign classic format, on material built in the test, and
-on the real-cosign vectors in shared/vectors."""
+"""The verification algorithm (verify.py), on signature material built and signed in the test."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
+from typing import Any
 
 import pytest
+from Crypto.Hash import SHA512
+from Crypto.PublicKey import ECC
+from Crypto.Signature import eddsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from signet import cosign
 from signet.keyfile import PrivateKey, generate
+from signet.keys import load_public_key_pem
 from signet.reasons import DeterministicFailure, Reason
-from signet.report import Failure, Report
+from signet.reference import is_sha256_digest
+from signet.report import REPORT_VERSION, Failure, Report, SignatureFact
 from signet.trust import Attestor, TrustConfig, TrustedKey
-from signet.verify import ClassicEvidence, verify
-from tests.support import vectors
+from signet.verify import ClassicEvidence, failure_report, verify
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
-IMAGE = "registry.example/team/app:1.0"
+REPO = "registry.example/team/app"
+IMAGE = f"{REPO}:1.0"
+PINNED = f"{REPO}@{D1}"
+
+DEV, DEV_NEXT, SEC = generate("p256"), generate("p384"), generate("ed25519")
+STRANGER = generate("p256")
+
+Signed = tuple[bytes, bytes]  # (payload bytes, raw signature)
 
 
-def layer(payload: bytes, signature: bytes) -> dict[str, object]:
-    return cosign.signature_layer_descriptor(
-        "sha256:" + hashlib.sha256(payload).hexdigest(), len(payload), signature
-    )
+# -- building evidence ------------------------------------------------------------------------
 
 
-def evidence(
-    *layers: tuple[bytes, bytes], extra: list[dict[str, object]] | None = None
-) -> ClassicEvidence:
-    descriptors = [layer(p, s) for p, s in layers] + (extra or [])
-    raw = cosign.signature_manifest({}, descriptors)
-    payloads = {str(d["digest"]): p for d, (p, _) in zip(descriptors, layers, strict=False)}
-    return ClassicEvidence(cosign.parse_signature_manifest(raw), payloads)
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def signed(key: PrivateKey, digest: str) -> tuple[bytes, bytes]:
-    payload = cosign.make_payload("registry.example/team/app", digest)
+def signed(key: PrivateKey, digest: str = D1, reference: str = REPO) -> Signed:
+    payload = cosign.make_payload(reference, digest)
     return payload, key.sign(payload)[0]
 
 
-def trust(**keys: PrivateKey) -> TrustConfig:
-    return TrustConfig(tuple(Attestor(n, (TrustedKey(n, k.public),)) for n, k in keys.items()))
+def signed_bytes(key: PrivateKey, payload: bytes) -> Signed:
+    return payload, key.sign(payload)[0]
 
 
-DEV, SEC = generate("p256"), generate("ed25519")
+def evidence(*layers: Signed, extra: list[dict[str, Any]] | None = None) -> ClassicEvidence:
+    """The `.sig` manifest listing `layers` (in order), and each payload, as the registry held them."""
+    descriptors = [
+        cosign.signature_layer_descriptor(digest_of(payload), len(payload), signature)
+        for payload, signature in layers
+    ]
+    raw = cosign.signature_manifest({}, descriptors + (extra or []))
+    payloads: dict[str, bytes | DeterministicFailure] = {
+        digest_of(payload): payload for payload, _ in layers
+    }
+    return ClassicEvidence(cosign.parse_signature_manifest(raw), payloads)
 
 
-def test_signed_by_one_of_two_attestors() -> None:
-    report = verify(IMAGE, D1, evidence(signed(DEV, D1)), trust(dev=DEV, sec=SEC))
+def trust(**attestors: PrivateKey | tuple[PrivateKey, ...]) -> TrustConfig:
+    """One attestor per keyword; each key's id is `<attestor>-<n>`."""
+    built = []
+    for name, given in attestors.items():
+        keys = given if isinstance(given, tuple) else (given,)
+        built.append(
+            Attestor(name, tuple(TrustedKey(f"{name}-{i}", k.public) for i, k in enumerate(keys)))
+        )
+    return TrustConfig(tuple(built))
+
+
+# -- the report contract (DESIGN.md, report v1) -----------------------------------------------
+
+
+def assert_report_v1(report: Report, config: TrustConfig) -> dict[str, Any]:
+    document = report.to_json()
+    assert json.loads(json.dumps(document)) == document  # plain JSON
+    assert list(document) == ["version", "image", "digest", "verified", "signatures", "failures"]
+    assert document["version"] == REPORT_VERSION == 1
+    assert isinstance(document["image"], str)
+    assert document["digest"] is None or is_sha256_digest(document["digest"])
+    assert all(isinstance(name, str) for name in document["verified"])
+    for signature in document["signatures"]:
+        assert list(signature) == ["attestor", "key", "format", "scheme"]
+        assert all(isinstance(value, str) and value for value in signature.values())
+    for failure in document["failures"]:
+        assert list(failure)[:3] == ["attestor", "reason", "remediation"]
+        assert set(failure) <= {"attestor", "reason", "remediation", "detail"}
+        assert not Reason(failure["reason"]).transient
+        assert isinstance(failure["remediation"], str) and failure["remediation"]
+    # `failures` explains every configured attestor that is not verified, exactly once.
+    names = [a.name for a in config.attestors]
+    explained = [f["attestor"] for f in document["failures"] if f["attestor"] is not None]
+    assert sorted(explained) == sorted(set(names) - set(document["verified"]))
+    assert [s["attestor"] for s in document["signatures"]] == document["verified"]
+    return document
+
+
+def judge(evidence: ClassicEvidence | None, config: TrustConfig, image: str = IMAGE) -> Report:
+    report = verify(image, D1, evidence, config)
+    assert_report_v1(report, config)
+    assert report.image == image
+    assert report.digest == D1
+    return report
+
+
+def reasons_by_attestor(report: Report) -> dict[str | None, Reason]:
+    found = {f.attestor: f.reason for f in report.failures}
+    assert len(found) == len(report.failures), "one failure per attestor"
+    return found
+
+
+# -- step 1: no evidence ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "found",
+    [None, evidence(), evidence(extra=[{"mediaType": "text/plain", "digest": D2, "size": 1}])],
+    ids=["no-sig-manifest", "no-layers", "only-other-media-types"],
+)
+def test_no_evidence_is_no_signature_for_every_attestor(found: ClassicEvidence | None) -> None:
+    report = judge(found, trust(dev=DEV, sec=SEC))
+    assert report.verified == ()
+    assert reasons_by_attestor(report) == {"dev": Reason.NO_SIGNATURE, "sec": Reason.NO_SIGNATURE}
+    dev = report.failures[0]
+    assert dev.remediation == f"sign {PINNED} with a dev key (signet sign / cosign sign)"
+    assert D1 in dev.detail
+
+
+# -- steps 3 to 5: the signature, then the digest it names ------------------------------------
+
+
+def test_two_attestors_one_signed() -> None:
+    report = judge(evidence(signed(DEV)), trust(dev=DEV, sec=SEC))
     assert report.verified == ("dev",)
-    assert report.signatures[0].scheme == "ecdsa-p256-sha256"
+    assert report.signatures == (
+        SignatureFact("dev", "dev-0", "cosign-classic", "ecdsa-p256-sha256"),
+    )
     (failure,) = report.failures
     assert (failure.attestor, failure.reason) == ("sec", Reason.NOT_SIGNED_BY_ATTESTOR)
-    assert failure.remediation == f"sign registry.example/team/app@{D1} with a sec key"
+    assert failure.remediation == f"sign {PINNED} with a sec key"
+    assert "1 usable signature(s)" in failure.detail
 
 
-def test_no_signature_manifest() -> None:
-    report = verify(IMAGE, D1, None, trust(dev=DEV))
+def test_both_attestors_signed() -> None:
+    report = judge(evidence(signed(SEC), signed(DEV)), trust(dev=DEV, sec=SEC))
+    assert report.verified == ("dev", "sec")  # in the config's order, not the layers'
+    assert report.failures == ()
+    assert [s.scheme for s in report.signatures] == ["ecdsa-p256-sha256", "ed25519"]
+
+
+def test_a_signature_copied_from_another_digest_is_a_mismatch() -> None:
+    report = judge(evidence(signed(DEV, D2)), trust(dev=DEV, sec=SEC))
     assert report.verified == ()
-    assert report.reasons == (Reason.NO_SIGNATURE,)
+    assert reasons_by_attestor(report) == {
+        "dev": Reason.DIGEST_MISMATCH,
+        "sec": Reason.NOT_SIGNED_BY_ATTESTOR,
+    }
+    mismatch = report.failures[0]
+    assert D2 in mismatch.detail and D1 in mismatch.detail
+    assert mismatch.remediation.startswith(f"sign {PINNED} itself with a dev key")
 
 
-def test_a_signature_over_another_digest_is_a_mismatch() -> None:
-    report = verify(IMAGE, D1, evidence(signed(DEV, D2)), trust(dev=DEV))
+def test_a_copied_signature_beside_a_valid_one_does_not_matter() -> None:
+    report = judge(evidence(signed(DEV, D2), signed(DEV, D1)), trust(dev=DEV))
+    assert report.verified == ("dev",)
+    assert report.failures == ()
+
+
+def test_the_signed_reference_is_not_what_binds() -> None:
+    # cosign signs `registry/repo` without a tag; the digest alone binds the signature.
+    report = judge(evidence(signed(DEV, reference="elsewhere.example/other")), trust(dev=DEV))
+    assert report.verified == ("dev",)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda p: p.replace(b'"optional":null', b'"optional":{"x":1}'),
+        lambda p: p.replace(D1.encode(), D2.encode()),
+        lambda p: p + b" ",
+        lambda p: p.replace(b"registry.example", b"registry.exampLe"),
+    ],
+    ids=["optional", "digest", "whitespace", "reference"],
+)
+def test_a_payload_changed_after_signing_does_not_verify(edit: Any) -> None:
+    payload, signature = signed(DEV)
+    report = judge(evidence((edit(payload), signature)), trust(dev=DEV))
     assert report.verified == ()
-    assert report.failures[0].reason is Reason.DIGEST_MISMATCH
-    assert D2 in report.failures[0].detail
+    assert reasons_by_attestor(report) == {"dev": Reason.NOT_SIGNED_BY_ATTESTOR}
 
 
-def test_a_tampered_payload_does_not_verify() -> None:
-    payload, signature = signed(DEV, D1)
-    tampered = payload.replace(b'"optional":null', b'"optional":{"ok":1}')
-    report = verify(IMAGE, D1, evidence((tampered, signature)), trust(dev=DEV))
+def test_a_signature_moved_to_another_layer_does_not_verify() -> None:
+    (payload_1, signature_1), (payload_2, signature_2) = signed(DEV, D1), signed(DEV, D2)
+    report = judge(evidence((payload_1, signature_2), (payload_2, signature_1)), trust(dev=DEV))
     assert report.verified == ()
-    assert report.reasons == (Reason.NOT_SIGNED_BY_ATTESTOR,)
+    assert reasons_by_attestor(report) == {"dev": Reason.NOT_SIGNED_BY_ATTESTOR}
 
 
-def test_duplicates_count_once_and_other_layers_are_ignored() -> None:
-    one = signed(DEV, D1)
-    junk = {"mediaType": "application/octet-stream", "digest": D2, "size": 3}
-    report = verify(IMAGE, D1, evidence(one, one, one, extra=[junk]), trust(dev=DEV))
+def test_duplicate_layers_do_not_double_count() -> None:
+    one = signed(DEV)
+    report = judge(evidence(one, one, one), trust(dev=DEV))
+    assert report.verified == ("dev",)
+    assert len(report.signatures) == 1
+    # Two distinct valid signatures by one attestor still make one verified attestor.
+    report = judge(evidence(one, signed(DEV)), trust(dev=DEV, sec=SEC))
     assert report.verified == ("dev",)
     assert len(report.signatures) == 1
 
 
-def test_a_trusted_signature_over_a_malformed_payload() -> None:
-    payload = b'{"critical":{"type":"cosign container image signature"}}'
-    report = verify(IMAGE, D1, evidence((payload, DEV.sign(payload)[0])), trust(dev=DEV))
-    assert report.failures[0].reason is Reason.SIGNATURE_INVALID
+def test_a_stranger_signature_is_not_signed_by_attestor() -> None:
+    report = judge(evidence(signed(STRANGER)), trust(dev=DEV))
+    assert reasons_by_attestor(report) == {"dev": Reason.NOT_SIGNED_BY_ATTESTOR}
 
 
-def test_a_payload_that_could_not_be_fetched() -> None:
-    good = signed(DEV, D1)
+def test_any_key_of_an_attestor_is_enough_and_is_named() -> None:
+    report = judge(evidence(signed(DEV_NEXT)), trust(dev=(DEV, DEV_NEXT)))
+    assert report.verified == ("dev",)
+    assert report.signatures[0].key == "dev-1"
+    assert report.signatures[0].scheme == "ecdsa-p384-sha256"
+
+
+def test_schemes_of_newer_cosign_versions_verify_and_are_named() -> None:
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    ed_key = generate("ed25519")
+    payload = cosign.make_payload(REPO, D1)
+    p384_sig = p384.sign(payload, ec.ECDSA(hashes.SHA384()))
+    der = ed_key.pkcs8_der()
+    ph_sig: bytes = eddsa.new(ECC.import_key(der), "rfc8032").sign(SHA512.new(payload))
+    pem = p384.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    config = TrustConfig(
+        (
+            Attestor("p", (TrustedKey("p", load_public_key_pem(pem)),)),
+            Attestor("e", (TrustedKey("e", ed_key.public),)),
+        )
+    )
+    report = judge(evidence((payload, p384_sig), (payload, ph_sig)), config)
+    assert {s.attestor: s.scheme for s in report.signatures} == {
+        "p": "ecdsa-p384-sha384",
+        "e": "ed25519ph",
+    }
+
+
+# -- payloads that are signed but unusable, and payloads that are missing ---------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"critical":{"type":"cosign container image signature"}}',
+        b'{"critical":{"type":"cosign container image signature","image":{"docker-manifest-digest":"sha256:1"}}}',
+        b'{"critical":{"type":"something else","image":{"docker-manifest-digest":"'
+        + D1.encode()
+        + b'"}}}',
+        b"not json",
+        b"[]",
+    ],
+    ids=["no-image", "short-digest", "other-type", "not-json", "not-an-object"],
+)
+def test_a_trusted_signature_over_a_malformed_payload_is_signature_invalid(payload: bytes) -> None:
+    report = judge(evidence(signed_bytes(DEV, payload)), trust(dev=DEV, sec=SEC))
+    assert report.verified == ()
+    assert reasons_by_attestor(report) == {
+        "dev": Reason.SIGNATURE_INVALID,
+        "sec": Reason.NOT_SIGNED_BY_ATTESTOR,
+    }
+    assert "unusable payload" in report.failures[0].detail
+
+
+def test_a_payload_that_could_not_be_fetched_is_an_image_level_problem() -> None:
+    good = signed(DEV)
     found = evidence(good)
     broken = ClassicEvidence(
         found.manifest,
         {d: DeterministicFailure(Reason.SIGNATURE_INVALID, "blob missing") for d in found.payloads},
     )
-    report = verify(IMAGE, D1, broken, trust(dev=DEV))
+    report = judge(broken, trust(dev=DEV))
     assert report.verified == ()
-    assert (None, Reason.SIGNATURE_INVALID) in [(f.attestor, f.reason) for f in report.failures]
+    assert reasons_by_attestor(report) == {
+        "dev": Reason.NOT_SIGNED_BY_ATTESTOR,
+        None: Reason.SIGNATURE_INVALID,
+    }
+    image_level = report.failures[-1]
+    assert image_level.detail == "blob missing"
+    assert (
+        image_level.remediation
+        == f"re-sign {PINNED} with a trusted key; its stored signature is corrupt"
+    )
 
 
-def test_report_v1_shape() -> None:
-    document = verify(IMAGE, D1, evidence(signed(DEV, D1)), trust(dev=DEV, sec=SEC)).to_json()
-    assert set(document) == {"version", "image", "digest", "verified", "signatures", "failures"}
-    assert document["version"] == 1
-    assert set(document["signatures"][0]) == {"attestor", "key", "format", "scheme"}
-    assert document["signatures"][0]["format"] == "cosign-classic"
-    assert {"attestor", "reason", "remediation"} <= set(document["failures"][0])
+def test_a_payload_missing_from_the_evidence_never_counts() -> None:
+    found = evidence(signed(DEV))
+    report = judge(ClassicEvidence(found.manifest, {}), trust(dev=DEV))
+    assert report.verified == ()
+    assert reasons_by_attestor(report)[None] is Reason.SIGNATURE_INVALID
+    assert "was not fetched" in report.failures[-1].detail
 
 
-def test_a_report_cannot_hold_a_transient_reason() -> None:
-    with pytest.raises(ValueError, match="transient"):
-        Failure(None, Reason.REGISTRY_TIMEOUT, "retry")
-    with pytest.raises(ValueError):
-        Report(IMAGE, D1, verified=("dev",))
+def test_a_malformed_layer_beside_a_valid_one() -> None:
+    bad = {
+        "mediaType": cosign.SIGNATURE_MEDIA_TYPE,
+        "digest": D2,
+        "size": 3,
+        "annotations": {cosign.SIGNATURE_ANNOTATION: "***"},
+    }
+    report = judge(evidence(signed(DEV), extra=[bad]), trust(dev=DEV, sec=SEC))
+    assert report.verified == ("dev",)
+    assert reasons_by_attestor(report) == {
+        "sec": Reason.NOT_SIGNED_BY_ATTESTOR,
+        None: Reason.SIGNATURE_INVALID,
+    }
 
 
-# -- the classic format ---------------------------------------------------------------------
+def test_only_malformed_layers() -> None:
+    bad = {"mediaType": cosign.SIGNATURE_MEDIA_TYPE, "digest": D2, "size": -1}
+    report = judge(evidence(extra=[bad]), trust(dev=DEV))
+    assert reasons_by_attestor(report) == {
+        "dev": Reason.NOT_SIGNED_BY_ATTESTOR,
+        None: Reason.SIGNATURE_INVALID,
+    }
 
 
-def manifest(layers: list[dict[str, object]], **fields: object) -> bytes:
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": cosign.OCI_MANIFEST,
-            "config": {},
-            "layers": layers,
-            **fields,
-        }
-    ).encode()
+def keyless(found: ClassicEvidence) -> ClassicEvidence:
+    layers = tuple(
+        cosign.SignatureLayer(x.digest, x.size, x.signature, has_certificate=True)
+        for x in found.manifest.layers
+    )
+    return ClassicEvidence(cosign.SignatureManifest(layers, ()), found.payloads)
 
 
-def test_caps() -> None:
-    many = [layer(b"p", bytes([i % 256, i // 256])) for i in range(cosign.MAX_SIGNATURES + 1)]
-    with pytest.raises(DeterministicFailure) as caught:
-        cosign.parse_signature_manifest(manifest(many))
-    assert caught.value.reason is Reason.LIMIT_EXCEEDED
-    layers: list[dict[str, object]] = [{"mediaType": "x"}] * (cosign.MAX_LAYERS + 1)
-    with pytest.raises(DeterministicFailure, match="1001 layers"):
-        cosign.parse_signature_manifest(manifest(layers))
-    big = {**layer(b"p", b"s"), "size": cosign.MAX_PAYLOAD_SIZE + 1}
-    parsed = cosign.parse_signature_manifest(manifest([big]))
-    assert parsed.problems[0].reason is Reason.LIMIT_EXCEEDED
+def test_certificate_signatures_are_named_unsupported_when_nothing_verified() -> None:
+    report = judge(keyless(evidence(signed(STRANGER))), trust(dev=DEV))
+    assert reasons_by_attestor(report) == {
+        "dev": Reason.NOT_SIGNED_BY_ATTESTOR,
+        None: Reason.UNSUPPORTED_FORMAT,
+    }
+    # A certificate does not stop a configured key from verifying its own signature.
+    report = judge(keyless(evidence(signed(DEV))), trust(dev=DEV))
+    assert report.verified == ("dev",)
+    assert report.failures == ()
+
+
+# -- remediation texts name what to sign ------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("raw", "reason"),
+    ("image", "target"),
     [
-        (b"not json", Reason.UNSUPPORTED_FORMAT),
-        (b"[" * 100_000, Reason.UNSUPPORTED_FORMAT),
-        (json.dumps({"schemaVersion": 1, "layers": []}).encode(), Reason.UNSUPPORTED_FORMAT),
-        (
-            json.dumps({"schemaVersion": 2, "mediaType": cosign.OCI_MANIFEST}).encode(),
-            Reason.UNSUPPORTED_FORMAT,
-        ),
+        (f"{REPO}:1.0", f"{REPO}@{D1}"),
+        (REPO, f"{REPO}@{D1}"),
+        ("nginx", f"nginx@{D1}"),
+        ("localhost:5000/app", f"localhost:5000/app@{D1}"),
+        ("localhost:5000/app:v1", f"localhost:5000/app@{D1}"),
+        (f"{REPO}@{D1}", f"{REPO}@{D1}"),
+        (f"{REPO}:1.0@{D1}", f"{REPO}:1.0@{D1}"),
     ],
 )
-def test_unusable_manifests(raw: bytes, reason: Reason) -> None:
-    with pytest.raises(DeterministicFailure) as caught:
-        cosign.parse_signature_manifest(raw)
-    assert caught.value.reason is reason
+def test_remediation_names_the_pinned_image_and_the_attestor(image: str, target: str) -> None:
+    report = judge(evidence(signed(DEV)), trust(dev=DEV, sec=SEC), image=image)
+    assert report.failures[0].remediation == f"sign {target} with a sec key"
 
 
-def test_a_bad_layer_is_a_problem_while_good_layers_survive() -> None:
-    good = layer(b"p", b"sig")
-    bad = {**layer(b"q", b"sig"), "annotations": {cosign.SIGNATURE_ANNOTATION: "***"}}
-    parsed = cosign.parse_signature_manifest(manifest([bad, good]))
-    assert [x.signature for x in parsed.layers] == [b"sig"]
-    assert "base64" in parsed.problems[0].message
-
-
-def test_wrapped_base64_is_accepted() -> None:
-    wrapped = {**layer(b"p", b"s" * 80)}
-    text = base64.b64encode(b"s" * 80).decode()
-    wrapped["annotations"] = {cosign.SIGNATURE_ANNOTATION: text[:60] + "\n" + text[60:]}
-    assert cosign.parse_signature_manifest(manifest([wrapped])).layers[0].signature == b"s" * 80
-
-
-def test_payload_parsing() -> None:
-    parsed = cosign.parse_payload(cosign.make_payload("r/a", D1))
-    assert (parsed.docker_reference, parsed.digest, parsed.optional) == ("r/a", D1, None)
-    other = b'{"critical":{"type":"something else","image":{"docker-manifest-digest":"%s"}}}'
-    with pytest.raises(DeterministicFailure) as caught:
-        cosign.parse_payload(other % D1.encode())
-    assert caught.value.reason is Reason.UNSUPPORTED_FORMAT
-
-
-def test_make_payload_is_byte_for_byte_what_cosign_signs() -> None:
-    real = vectors.layers("dir-img-cosign-valid")[0].payload
-    claimed = json.loads(real)["critical"]
-    ours = cosign.make_payload(
-        claimed["identity"]["docker-reference"], claimed["image"]["docker-manifest-digest"]
+def test_failure_report_for_an_image_that_could_not_be_judged() -> None:
+    failure = DeterministicFailure(Reason.IMAGE_NOT_FOUND, "not there")
+    report = failure_report(IMAGE, None, failure)
+    document = assert_report_v1(report, TrustConfig(()))
+    assert document == {
+        "version": 1,
+        "image": IMAGE,
+        "digest": None,
+        "verified": [],
+        "signatures": [],
+        "failures": [
+            {
+                "attestor": None,
+                "reason": "IMAGE_NOT_FOUND",
+                "remediation": f"push {IMAGE} to its registry, or correct the reference",
+                "detail": "not there",
+            }
+        ],
+    }
+    pinned = failure_report(IMAGE, D1, DeterministicFailure(Reason.LIMIT_EXCEEDED, "too many"))
+    assert (
+        pinned.failures[0].remediation == f"remove surplus signatures from {PINNED}'s signature tag"
     )
-    assert ours == real
 
 
-def test_signature_tag() -> None:
-    assert cosign.signature_tag(D1) == "sha256-" + "1" * 64 + ".sig"
+# -- the report refuses what the contract forbids ---------------------------------------------
 
 
-# -- the real-cosign vectors ------------------------------------------------------------------
+def test_report_v1_document() -> None:
+    document = judge(evidence(signed(DEV)), trust(dev=DEV, sec=SEC)).to_json()
+    assert document == {
+        "version": 1,
+        "image": IMAGE,
+        "digest": D1,
+        "verified": ["dev"],
+        "signatures": [
+            {
+                "attestor": "dev",
+                "key": "dev-0",
+                "format": "cosign-classic",
+                "scheme": "ecdsa-p256-sha256",
+            }
+        ],
+        "failures": [
+            {
+                "attestor": "sec",
+                "reason": "NOT_SIGNED_BY_ATTESTOR",
+                "remediation": f"sign {PINNED} with a sec key",
+                "detail": "1 usable signature(s) found; none verifies under a sec key",
+            }
+        ],
+    }
 
 
-@pytest.mark.parametrize("name", list(vectors.EXPECTED))
-def test_vectors(name: str) -> None:
-    verified, reason = vectors.EXPECTED[name]
-    found = vectors.layers(name)
-    parsed = cosign.parse_signature_manifest(manifest([layer.descriptor() for layer in found]))
-    evidence = ClassicEvidence(parsed, {layer.digest: layer.payload for layer in found})
-    digest = vectors.signed_digest(name)
+@pytest.mark.parametrize("reason", [r for r in Reason if r.transient])
+def test_a_report_refuses_transient_reasons(reason: Reason) -> None:
+    with pytest.raises(ValueError, match="transient"):
+        Failure(None, reason, "retry later")
+    with pytest.raises(ValueError, match="transient"):
+        Failure("dev", reason, "retry later")
+    with pytest.raises(ValueError, match="transient"):
+        DeterministicFailure(reason, "x")
 
-    report = verify(f"vectors/{name}@{digest}", digest, evidence, vectors.trust())
 
-    assert report.verified == verified
-    if reason is not None:
-        assert report.failures[0].reason is reason
-    if "fulcio" in name or "pki" in name:  # keyless / certificate signatures: never a pass yet
-        assert (None, Reason.UNSUPPORTED_FORMAT) in [
-            (f.attestor, f.reason) for f in report.failures
-        ]
+@pytest.mark.parametrize("reason", [r for r in Reason if not r.transient])
+def test_a_report_holds_every_deterministic_reason(reason: Reason) -> None:
+    report = Report(IMAGE, D1, failures=(Failure(None, reason, "fix it"),))
+    assert report.to_json()["failures"][0]["reason"] == reason.value
+
+
+def test_transient_reasons_are_the_contracts() -> None:
+    assert {r.value for r in Reason if r.transient} >= {
+        "REGISTRY_UNAVAILABLE",
+        "REGISTRY_TIMEOUT",
+        "REGISTRY_RATE_LIMITED",
+        "REGISTRY_AUTH_FAILED",
+        "DEADLINE_EXCEEDED",
+    }
+    assert {r.value for r in Reason if not r.transient} == {
+        "INVALID_REFERENCE",
+        "IMAGE_NOT_FOUND",
+        "NO_SIGNATURE",
+        "NOT_SIGNED_BY_ATTESTOR",
+        "SIGNATURE_INVALID",
+        "DIGEST_MISMATCH",
+        "LIMIT_EXCEEDED",
+        "UNSUPPORTED_FORMAT",
+    }
+
+
+def test_a_report_is_internally_consistent() -> None:
+    fact = SignatureFact("dev", "k", "cosign-classic", "ed25519")
+    with pytest.raises(ValueError, match="verified must list exactly"):
+        Report(IMAGE, D1, verified=("dev",))
+    with pytest.raises(ValueError, match="verified must list exactly"):
+        Report(IMAGE, D1, signatures=(fact,))
+    with pytest.raises(ValueError, match="cannot also have a failure"):
+        Report(
+            IMAGE,
+            D1,
+            verified=("dev",),
+            signatures=(fact,),
+            failures=(Failure("dev", Reason.NOT_SIGNED_BY_ATTESTOR, "sign"),),
+        )
