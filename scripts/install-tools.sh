@@ -11,6 +11,7 @@ GATOR_VERSION=v3.23.1
 HELM_VERSION=v3.22.0
 GATEKEEPER_VERSION=v3.23.1
 KUBE_VERSION=v1.34.4
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
 # Built binaries are also kept here, so a fresh clone on the same machine copies instead of relinking.
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/signet-tools"
 
@@ -72,6 +73,8 @@ go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
 go_tool gatekeeper "$GATEKEEPER_VERSION" github.com/open-policy-agent/gatekeeper/v3
 # The e2e tests apply Gatekeeper's CRDs from its module source (charts/gatekeeper/crds).
 (cd /tmp && go mod download "github.com/open-policy-agent/gatekeeper/v3@$GATEKEEPER_VERSION")
+# ... and the Prometheus operator's ServiceMonitor CRD, to dry-run the chart's ServiceMonitor.
+(cd /tmp && go mod download "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
 
 # kube-apiserver and kubectl, from the wrapper module in tools/kube (see tools/kube/tools.go).
 kube_dir=".tools/kube-$KUBE_VERSION"

@@ -15,7 +15,7 @@ import yaml
 
 from tests.integration.helpers import write_trust
 from tests.support import cosign
-from tests.support.controlplane import Gatekeeper, run_gatekeeper
+from tests.support.controlplane import Gatekeeper, module_source, run_gatekeeper
 from tests.support.images import push_image
 from tests.support.procs import free_port
 from tests.support.provider import Provider, run_provider
@@ -24,6 +24,7 @@ from tests.support.registry import Registry, run_registry
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS_OPERATOR_VERSION = "v0.85.0"  # as scripts/install-tools.sh
 
 
 @dataclass
@@ -145,6 +146,29 @@ spec:
     result = cluster.gatekeeper.kubectl("apply", "-f", "-", stdin=pod, check=False)
     assert result.returncode != 0
     assert f"initContainer <setup> image <{cluster.unsigned}>" in result.stderr
+
+
+def test_an_unsigned_ephemeral_container_is_denied(cluster: Cluster) -> None:
+    """`kubectl debug` adds an ephemeral container through the pods/ephemeralcontainers
+    subresource, an UPDATE that Gatekeeper's webhook sees with the whole Pod."""
+    code, output = cluster.run_pod("debug-target", cluster.signed)
+    assert code == 0, output
+    denied = cluster.gatekeeper.kubectl(
+        "debug", "debug-target", f"--image={cluster.unsigned}", "-c", "debugger", check=False
+    )
+    assert denied.returncode != 0
+    assert (
+        f"ephemeralContainer <debugger> image <{cluster.unsigned}>: not signed by <dev-team>: "
+        "NO_SIGNATURE" in denied.stderr
+    ), denied.stderr
+    admitted = cluster.gatekeeper.kubectl(
+        "debug", "debug-target", f"--image={cluster.signed}", "-c", "signed-debugger", check=False
+    )
+    assert admitted.returncode == 0, admitted.stderr
+    names = cluster.gatekeeper.kubectl(
+        "get", "pod", "debug-target", "-o", "jsonpath={.spec.ephemeralContainers[*].name}"
+    ).stdout.split()
+    assert names == ["signed-debugger"]
 
 
 def test_an_unsigned_deployment_is_denied_at_creation(cluster: Cluster) -> None:
@@ -354,8 +378,9 @@ HELM = ROOT / ".tools" / "helm-v3.22.0" / "helm"
 
 
 def test_the_chart_and_the_pack_apply_cleanly(cluster: Cluster) -> None:
-    """Server-side dry runs on the real apiserver: the Helm chart's objects (the ServiceMonitor
-    needs the Prometheus operator's CRD) and everything `kubectl apply -k gatekeeper/` applies."""
+    """Server-side dry runs on the real apiserver: every object the Helm chart renders (the
+    ServiceMonitor against the Prometheus operator's own CRD) and everything
+    `kubectl apply -k gatekeeper/` applies."""
     chart = ROOT / "gatekeeper" / "chart" / "signet"
     rendered = subprocess.run(
         [
@@ -373,13 +398,23 @@ def test_the_chart_and_the_pack_apply_cleanly(cluster: Cluster) -> None:
         timeout=60,
         check=True,
     ).stdout
-    objects = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] != "ServiceMonitor"]
+    objects = [d for d in yaml.safe_load_all(rendered) if d]
     assert {o["kind"] for o in objects} == {
         "ConfigMap",
         "Deployment",
         "PodDisruptionBudget",
         "Service",
+        "ServiceMonitor",
     }
+    service_monitor_crd = module_source(
+        "github.com/prometheus-operator/prometheus-operator",
+        PROMETHEUS_OPERATOR_VERSION,
+        "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
+    )
+    cluster.gatekeeper.kubectl("apply", "--server-side", "-f", str(service_monitor_crd))
+    cluster.gatekeeper.kubectl(
+        "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com"
+    )
     result = cluster.gatekeeper.kubectl(
         "apply",
         "--dry-run=server",
@@ -391,6 +426,7 @@ def test_the_chart_and_the_pack_apply_cleanly(cluster: Cluster) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    assert result.stdout.count("(server dry run)") == len(objects), result.stdout
     # The pack as a user applies it: kustomize, with the Providers' caBundle patched in (the
     # placeholder itself is refused by Gatekeeper's own webhook, as it should be).
     built = cluster.gatekeeper.kubectl("kustomize", str(ROOT / "gatekeeper")).stdout

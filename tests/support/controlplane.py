@@ -144,16 +144,19 @@ def _wait(probe: object, what: str, timeout: float, log: Path | None = None) -> 
     raise RuntimeError(f"{what} not ready in {timeout} s\n{tail}")
 
 
-def _crds() -> Path:
+def module_source(module: str, version: str, inside: str) -> Path:
+    """A folder of a Go module's source in the module cache (`make tools` downloads it)."""
     mod = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True)
-    path = (
-        Path(mod.stdout.strip())
-        / f"github.com/open-policy-agent/gatekeeper/v3@{GATEKEEPER_VERSION}"
-        / "charts/gatekeeper/crds"
-    )
-    if not path.is_dir():
+    path = Path(mod.stdout.strip()) / f"{module}@{version}" / inside
+    if not path.exists():
         raise RuntimeError(f"{path} is missing: run `make tools`")
     return path
+
+
+def _crds() -> Path:
+    return module_source(
+        "github.com/open-policy-agent/gatekeeper/v3", GATEKEEPER_VERSION, "charts/gatekeeper/crds"
+    )
 
 
 @contextlib.contextmanager
