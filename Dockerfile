@@ -1,13 +1,16 @@
 # The provider image. (Not built in CI here: this machine kind has no Docker engine.)
-# Pinned to an exact release; pin the digest too (@sha256:…) when building in a pipeline that
-# can read it (this machine reaches no container registry).
-FROM python:3.11.7-slim-bookworm AS build
+# Pinned to an exact release. Pin the digest too where the pipeline can read it (this machine
+# reaches no container registry, so none is written here):
+#   docker build --build-arg BASE=python:3.11.7-slim-bookworm@sha256:<digest> .
+ARG BASE=python:3.11.7-slim-bookworm
+
+FROM ${BASE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY provider ./provider
 RUN pip install --no-cache-dir --prefix=/install .
 
-FROM python:3.11.7-slim-bookworm
+FROM ${BASE}
 COPY --from=build /install /usr/local
 USER 65532:65532
 EXPOSE 8443
