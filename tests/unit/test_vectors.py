@@ -7,24 +7,18 @@ Each `dir-img-cosign-*/signature-N` is one classic `.sig` layer as `\\x00sigstor
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from signet import cosign
-from signet.keys import load_public_key_pem
 from signet.reasons import Reason
 from signet.report import Report
-from signet.trust import Attestor, TrustConfig, TrustedKey
 from signet.verify import ClassicEvidence, verify
+from tests.support.vectors import VECTORS, Layer, trust
+from tests.support.vectors import layers as layers_of
 
-SHARED_VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
-VECTORS = SHARED_VECTORS / "cosign-classic"
-PREFIX = b"\x00sigstore-json\n"
 OTHER_DIGEST = "sha256:" + "0" * 64
 
 NOT_SIGNED = Reason.NOT_SIGNED_BY_ATTESTOR
@@ -53,50 +47,9 @@ EXPECTED: dict[str, tuple[tuple[str, ...], dict[str | None, Reason]]] = {
 }
 
 
-@dataclass(frozen=True)
-class Layer:
-    media_type: str
-    payload: bytes
-    annotations: dict[str, str]
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.payload).hexdigest()
-
-    def descriptor(self) -> dict[str, object]:
-        return {
-            "mediaType": self.media_type,
-            "size": len(self.payload),
-            "digest": self.digest,
-            "annotations": self.annotations,
-        }
-
-
-def vectors() -> Path:
-    # Fail, never skip: without the vectors these tests would prove nothing.
-    assert VECTORS.is_dir(), f"the shared cosign vectors are missing at {VECTORS}"
-    return VECTORS
-
-
-def read_layer(file: Path) -> Layer:
-    raw = file.read_bytes()
-    assert raw.startswith(PREFIX), f"{file} is not `\\x00sigstore-json\\n` + JSON"
-    document = json.loads(raw[len(PREFIX) :])
-    return Layer(
-        document["mimeType"], base64.b64decode(document["payload"]), document["annotations"]
-    )
-
-
-def layers_of(name: str) -> list[Layer]:
-    path = vectors() / name
-    files = sorted(path.glob("signature-*")) if path.is_dir() else [path]
-    assert files and all(f.is_file() for f in files), f"{path} holds no signature"
-    return [read_layer(f) for f in files]
-
-
 def admitted_digest(name: str) -> str:
     """The sha256 of the vector's manifest.json; without one, a digest nothing signed."""
-    manifest = vectors() / name / "manifest.json"
+    manifest = VECTORS / name / "manifest.json"
     if manifest.is_file():
         return "sha256:" + hashlib.sha256(manifest.read_bytes()).hexdigest()
     if name.endswith(".signature"):  # a lone signature: admit the digest it names
@@ -113,25 +66,16 @@ def evidence(found: list[Layer]) -> ClassicEvidence:
     )
 
 
-def trust() -> TrustConfig:
-    return TrustConfig(
-        tuple(
-            Attestor(
-                name, (TrustedKey(name, load_public_key_pem((vectors() / file).read_bytes())),)
-            )
-            for name, file in (("a", "cosign.pub"), ("b", "cosign2.pub"))
-        )
-    )
-
-
 def judge(name: str, found: list[Layer] | None = None) -> Report:
     digest = admitted_digest(name)
     return verify(f"vectors/{name}@{digest}", digest, evidence(found or layers_of(name)), trust())
 
 
 def test_the_vectors_are_there_and_all_covered() -> None:
-    on_disk = {p.name for p in vectors().glob("dir-img-cosign-*")}
-    on_disk |= {p.name for p in vectors().glob("*.signature")}
+    # Fail, never skip: without the vectors these tests would prove nothing.
+    assert VECTORS.is_dir(), f"the shared cosign vectors are missing at {VECTORS}"
+    on_disk = {p.name for p in VECTORS.glob("dir-img-cosign-*")}
+    on_disk |= {p.name for p in VECTORS.glob("*.signature")}
     assert on_disk == set(EXPECTED)
 
 
