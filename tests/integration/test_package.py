@@ -24,8 +24,12 @@ def test_the_installed_package_runs_outside_the_checkout(tmp_path: Path) -> None
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "provider", source / "provider", ignore=shutil.ignore_patterns("*.pyc"))
     prefix = tmp_path / "install"
+    # --ignore-installed: without it pip "upgrades" this venv's editable signet, uninstalling it
+    # from the venv that every later test starts the provider from. (The image's build stage has
+    # no signet installed, so there the flag changes nothing.)
+    install = [sys.executable, "-m", "pip", "install", "--no-deps", "--ignore-installed"]
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--prefix", str(prefix), str(source)],
+        [*install, "--prefix", str(prefix), str(source)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -61,3 +65,18 @@ def test_the_installed_package_runs_outside_the_checkout(tmp_path: Path) -> None
     )
     assert script.returncode == 0, script.stderr
     assert "serve" in script.stdout
+
+
+def test_building_the_package_leaves_this_venv_s_signet_installed(tmp_path: Path) -> None:
+    test_the_installed_package_runs_outside_the_checkout(tmp_path)
+    here = subprocess.run(
+        [sys.executable, "-c", "import signet; print(signet.__file__)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONSAFEPATH": "1"},
+    )
+    assert here.returncode == 0, here.stderr
+    assert Path(here.stdout.strip()).is_relative_to(ROOT / "provider"), here.stdout
