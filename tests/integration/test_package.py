@@ -44,16 +44,7 @@ def test_the_installed_package_runs_outside_the_checkout(tmp_path: Path) -> None
     # Only the installed copy may be importable: no checkout on the path, this venv for the
     # dependencies (the Dockerfile's first stage installs those next to it).
     env = {**os.environ, "PYTHONPATH": site, "PYTHONSAFEPATH": "1"}
-    where = subprocess.run(
-        [sys.executable, "-c", "import signet; print(signet.__file__)"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        cwd=tmp_path,
-        env=env,
-    ).stdout.strip()
-    assert Path(where).is_relative_to(installed), where
+    assert _where_signet_imports_from(tmp_path, env).is_relative_to(installed)
     script = subprocess.run(
         [str(prefix / "bin" / "signet"), "--help"],
         capture_output=True,
@@ -69,14 +60,19 @@ def test_the_installed_package_runs_outside_the_checkout(tmp_path: Path) -> None
 
 def test_building_the_package_leaves_this_venv_s_signet_installed(tmp_path: Path) -> None:
     test_the_installed_package_runs_outside_the_checkout(tmp_path)
-    here = subprocess.run(
+    here = _where_signet_imports_from(tmp_path, {**os.environ, "PYTHONSAFEPATH": "1"})
+    assert here.is_relative_to(ROOT / "provider")
+
+
+def _where_signet_imports_from(cwd: Path, env: dict[str, str]) -> Path:
+    where = subprocess.run(
         [sys.executable, "-c", "import signet; print(signet.__file__)"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONSAFEPATH": "1"},
+        cwd=cwd,
+        env=env,
     )
-    assert here.returncode == 0, here.stderr
-    assert Path(here.stdout.strip()).is_relative_to(ROOT / "provider"), here.stdout
+    assert where.returncode == 0, where.stderr
+    return Path(where.stdout.strip())
