@@ -1,20 +1,14 @@
-"""Bounded caches with per-entry lifetimes, and single-flight: one computation per key at a time.
-
-Only deterministic answers are ever stored; a transient failure propagates to every waiter of that
-flight and is not remembered.
-"""
+"""A bounded cache with per-entry lifetimes. Only deterministic answers are ever stored in it."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from cachetools import TLRUCache
 
-__all__ = ["ExpiringCache", "SingleFlight"]
+__all__ = ["ExpiringCache"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -46,32 +40,3 @@ class ExpiringCache(Generic[K, V]):
 
 def _expiry(_key: object, value: tuple[float, object], _now: float) -> float:
     return value[0]
-
-
-class SingleFlight(Generic[K, V]):
-    """Concurrent callers for one key share one running computation and its result or error.
-
-    The computation runs as its own task, shielded from any one caller's cancellation, so a
-    caller whose deadline passes does not waste the work for the callers still waiting (and the
-    result still reaches the cache). `work` must bound its own running time.
-    """
-
-    def __init__(self) -> None:
-        self._flights: dict[K, asyncio.Future[V]] = {}
-
-    async def run(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
-        task = self._flights.get(key)
-        if task is None:
-            task = asyncio.ensure_future(work())
-            self._flights[key] = task
-            task.add_done_callback(functools.partial(self._forget, key))
-        return await asyncio.shield(task)
-
-    def _forget(self, key: K, task: asyncio.Future[V]) -> None:
-        if self._flights.get(key) is task:
-            del self._flights[key]
-        if not task.cancelled():
-            task.exception()  # retrieved here, so an unawaited failure is never logged as lost
-
-    def __len__(self) -> int:
-        return len(self._flights)

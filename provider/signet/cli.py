@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
-import time
 from pathlib import Path
 from typing import NoReturn
 
@@ -20,7 +18,7 @@ import yaml
 
 from . import __version__
 from .app import AppSettings
-from .engine import Answer, Engine, EngineSettings, Outcome
+from .engine import Answer, EngineSettings, Outcome
 from .keyfile import (
     KEY_TYPES,
     encrypt_cosign_key,
@@ -30,11 +28,12 @@ from .keyfile import (
     public_pem,
 )
 from .keys import UnusableKey
-from .metrics import Metrics
+from .logs import configure_logging
+from .oci.client import Limits, RegistryClient
 from .reasons import DeterministicFailure, TransientFailure
 from .reference import InvalidReference, parse
-from .registry import Limits, RegistryClient
 from .report import Report
+from .runtime import running
 from .serve import ServeOptions, serve
 from .sign import describe, sign_image
 from .trust import RegistrySettings, TrustConfig, TrustConfigError, load
@@ -108,6 +107,13 @@ def _build_parser() -> argparse.ArgumentParser:
         default=2.5,
         help="seconds per request; keep below the Provider's timeout (default %(default)s)",
     )
+    serve.add_argument(
+        "--mutate-deadline",
+        type=float,
+        default=0.8,
+        help="seconds per /mutate request; keep below the mutation Provider's timeout "
+        "(default %(default)s, for timeout: 1)",
+    )
     serve.add_argument("--registry-timeout", type=float, default=2.0)
     serve.add_argument(
         "--pin-mode",
@@ -165,7 +171,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    _configure_logging(args.log_level)
+    configure_logging(args.log_level)
     options = ServeOptions(
         config=args.config,
         host=args.host,
@@ -174,7 +180,9 @@ def _serve(args: argparse.Namespace) -> int:
         key=args.key,
         client_ca=args.client_ca,
         require_client_cert=not args.no_client_auth,
-        engine=EngineSettings(deadline=args.deadline, pin_mode=args.pin_mode),
+        engine=EngineSettings(
+            deadline=args.deadline, mutate_deadline=args.mutate_deadline, pin_mode=args.pin_mode
+        ),
         app=AppSettings(max_body_bytes=args.max_body_bytes, max_keys=args.max_keys),
         limits=Limits(request_timeout=args.registry_timeout),
         health_port=args.health_port,
@@ -192,15 +200,10 @@ def _verify(args: argparse.Namespace) -> int:
     settings = EngineSettings(deadline=args.timeout, flight_deadline=args.timeout)
 
     async def run() -> Report | TransientFailure:
-        registry = RegistryClient(
-            lambda: trust, limits=Limits(request_timeout=min(10.0, args.timeout))
-        )
-        try:
-            engine = Engine(lambda: trust, registry, Metrics(), settings)
-            (outcome,) = await engine.check_many([args.image])
+        limits = Limits(request_timeout=min(10.0, args.timeout))
+        async with running(lambda: trust, settings=settings, limits=limits) as runtime:
+            (outcome,) = await runtime.engine.check_many([args.image])
             return outcome if isinstance(outcome, TransientFailure) else outcome.report
-        finally:
-            await registry.aclose()
 
     outcome = asyncio.run(run())
     if isinstance(outcome, TransientFailure):
@@ -225,13 +228,9 @@ def _record(args: argparse.Namespace) -> int:
     keys = list(dict.fromkeys(args.images))
 
     async def run() -> list[Outcome]:
-        registry = RegistryClient(
-            lambda: trust, limits=Limits(request_timeout=min(10.0, args.timeout))
-        )
-        try:
-            return await Engine(lambda: trust, registry, Metrics(), settings).check_many(keys)
-        finally:
-            await registry.aclose()
+        limits = Limits(request_timeout=min(10.0, args.timeout))
+        async with running(lambda: trust, settings=settings, limits=limits) as runtime:
+            return await runtime.engine.check_many(keys)
 
     outcomes = asyncio.run(run())
     items = [o.item for o in outcomes if isinstance(o, Answer)]
@@ -302,31 +301,6 @@ def _keys(args: argparse.Namespace) -> int:
     public_path.write_bytes(public_pem(key))
     print(f"Private key written to {private_path}\nPublic key written to {public_path}")
     return EXIT_OK
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        if record.name == "signet.decision":
-            return f'{{"time":{time.time():.3f},"event":"decision",{record.getMessage()[1:]}'
-        entry = {
-            "time": round(time.time(), 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # One line per decision is the log; a line per registry call would drown it.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from .reference import is_sha256_digest
 
 __all__ = [
     "MAX_LAYERS",
+    "MAX_MANIFEST_SIZE",
     "MAX_PAYLOAD_SIZE",
     "MAX_SIGNATURES",
     "SIGNATURE_MEDIA_TYPE",
@@ -43,6 +44,13 @@ OCI_CONFIG: Final = "application/vnd.oci.image.config.v1+json"
 # cosign's own caps: 1,000 layers per signature image, 100 signatures per image.
 MAX_LAYERS: Final = 1000
 MAX_SIGNATURES: Final = 100
+# A `.sig` manifest of 1,000 plain signature layers is ~310 KiB, and of 100 keyless ones (each with
+# certificate, chain and Rekor bundle) ~420 KiB. Registries allow 4 MiB, which padded with `{}`
+# costs ~100 MiB and most of a second to parse; the count of JSON values below bounds that.
+MAX_MANIFEST_SIZE: Final = 512 * 1024
+# JSON values (objects, arrays, elements) a `.sig` manifest of MAX_LAYERS layers may need; counted
+# before parsing, so the parse itself is bounded (~2 ms) whatever the bytes are.
+_MAX_JSON_ITEMS: Final = 16 * MAX_LAYERS + 256
 # A simple-signing payload is ~250 bytes; cosign allows 128 MiB, far too much on an admission path.
 MAX_PAYLOAD_SIZE: Final = 64 * 1024
 # Real signatures are < 1 KiB (RSA-8192: 1 KiB); the base64 annotation may not be absurd.
@@ -86,6 +94,18 @@ def parse_signature_manifest(raw: bytes) -> SignatureManifest:
     Layers of other media types are ignored (cosign ignores them too). A layer listed twice is
     kept once: a duplicate must never count as a second signature.
     """
+    if len(raw) > MAX_MANIFEST_SIZE:
+        raise DeterministicFailure(
+            Reason.LIMIT_EXCEEDED,
+            f"the signature manifest is {len(raw)} bytes; the limit is {MAX_MANIFEST_SIZE}",
+        )
+    items = raw.count(b"{") + raw.count(b"[") + raw.count(b",")
+    if items > _MAX_JSON_ITEMS:
+        raise DeterministicFailure(
+            Reason.LIMIT_EXCEEDED,
+            f"the signature manifest holds ~{items} JSON values; a manifest of {MAX_LAYERS} "
+            f"layers needs at most {_MAX_JSON_ITEMS}",
+        )
     manifest = _json_object(raw, "signature manifest")
     media_type = manifest.get("mediaType", OCI_MANIFEST)
     if manifest.get("schemaVersion") != 2 or media_type not in (OCI_MANIFEST, DOCKER_MANIFEST):

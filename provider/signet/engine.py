@@ -3,6 +3,10 @@
 The engine is the one place that combines the registry (I/O) with verification (pure). It never
 turns an error into an admission: a key either gets a report (deterministic facts, cached) or a
 transient failure (never cached), and a key still running at the deadline is a transient failure.
+
+Work is bounded where an attacker could make it grow: calls per registry host (the registry
+client's slots), flights in progress (`flights`), signature checks per image (`verify`), and the
+CPU-heavy steps run on workers, cheapest first (`workers`), never on the event loop.
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from .cache import ExpiringCache, SingleFlight
-from .cosign import MAX_PAYLOAD_SIZE, SignatureManifest, parse_signature_manifest, signature_tag
+from .cache import ExpiringCache
+from .cosign import MAX_MANIFEST_SIZE, MAX_PAYLOAD_SIZE, parse_signature_manifest, signature_tag
+from .flights import SingleFlight
 from .metrics import Metrics
-from .reasons import DeterministicFailure, Reason, TransientFailure
+from .oci.client import RegistryClient
+from .reasons import DeterministicFailure, Reason, Refusal, TransientFailure
 from .reference import InvalidReference, Reference, parse
-from .registry import RegistryClient
 from .report import Report
 from .trust import TrustConfig
-from .verify import ClassicEvidence, failure_report, verify
+from .verify import ClassicEvidence, estimated_checks, failure_report, verify
+from .workers import CpuPool
 
 __all__ = ["Answer", "Engine", "EngineSettings", "Outcome"]
 
@@ -32,6 +38,11 @@ decision_log = logging.getLogger("signet.decision")
 log = logging.getLogger("signet.engine")
 
 T = TypeVar("T")
+
+# Estimated cost units for the CPU queue (microseconds): one signature check, and the bytes of
+# manifest JSON parsed per unit.
+_CHECK_COST = 1000
+_PARSE_BYTES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +84,13 @@ class EngineSettings:
     failed_ttl: float = 30.0
     tag_ttl: float = 15.0
     cache_size: int = 10_000
-    max_concurrency: int = 32
+    # /mutate's budget; keep it below the mutation Provider's timeout (Gatekeeper's chart: 1 s),
+    # so that Gatekeeper gets an error in time rather than a late answer.
+    mutate_deadline: float = 0.8
+    # Flights (resolutions, verifications) in progress at once, across all registries.
+    max_flights: int = 4096
+    # Payloads of one image fetched at once.
+    payload_concurrency: int = 4
     pin_mode: Literal["digest", "tag-digest"] = "digest"
 
 
@@ -84,23 +101,24 @@ class Engine:
         registry: RegistryClient,
         metrics: Metrics,
         settings: EngineSettings | None = None,
+        cpu: CpuPool | None = None,
     ) -> None:
         self._trust = trust
         self._registry = registry
         self._metrics = metrics
         self.settings = settings or EngineSettings()
-        self._digests: ExpiringCache[str, str | DeterministicFailure] = ExpiringCache(
-            self.settings.cache_size
-        )
+        self._cpu = cpu or CpuPool()
+        self._digests: ExpiringCache[str, str | Refusal] = ExpiringCache(self.settings.cache_size)
         self._verdicts: ExpiringCache[tuple[str, str, str, str], Report] = ExpiringCache(
             self.settings.cache_size
         )
-        self._resolving: SingleFlight[str, str | DeterministicFailure] = SingleFlight()
-        self._verifying: SingleFlight[tuple[str, str, str, str], Report] = SingleFlight()
+        self._resolving: SingleFlight[str, str | Refusal] = SingleFlight(self.settings.max_flights)
+        self._verifying: SingleFlight[tuple[str, str, str, str], Report] = SingleFlight(
+            self.settings.max_flights
+        )
         self._answers: ExpiringCache[tuple[str, str], Answer] = ExpiringCache(
             self.settings.cache_size
         )
-        self._limit = asyncio.Semaphore(self.settings.max_concurrency)
         cache = metrics.cache
         self._answer_hit, self._answer_miss = (
             cache.labels("answer", "hit"),
@@ -178,7 +196,7 @@ class Engine:
         if report is None:
             self._verdict_miss.inc()
             report = await self._verifying.run(
-                verdict_key, lambda: self._bounded(self._evaluate(key, ref, digest, trust))
+                verdict_key, lambda: self._timed(self._evaluate(key, ref, digest, trust))
             )
         else:
             self._verdict_hit.inc()
@@ -195,17 +213,17 @@ class Engine:
         cached = self._digests.get(key)
         (self._digest_miss if cached is None else self._digest_hit).inc()
         if cached is None:
-            cached = await self._resolving.run(key, lambda: self._bounded(self._resolve(ref)))
-        if isinstance(cached, DeterministicFailure):
-            raise cached
+            cached = await self._resolving.run(key, lambda: self._timed(self._resolve(ref)))
+        if isinstance(cached, Refusal):
+            raise cached.error()
         return cached
 
-    async def _resolve(self, ref: Reference) -> str | DeterministicFailure:
-        answer: str | DeterministicFailure
+    async def _resolve(self, ref: Reference) -> str | Refusal:
+        answer: str | Refusal
         try:
             answer = await self._registry.resolve(ref)
         except DeterministicFailure as failure:
-            answer = failure
+            answer = Refusal.of(failure)
         lifetime = self.settings.tag_ttl if isinstance(answer, str) else self.settings.failed_ttl
         self._digests.put(str(ref), answer, lifetime)
         return answer
@@ -217,7 +235,10 @@ class Engine:
         except DeterministicFailure as failure:
             report = failure_report(key, digest, failure)
         else:
-            report = verify(key, digest, evidence, trust)
+            report = await self._cpu.run(
+                estimated_checks(evidence, trust) * _CHECK_COST,
+                lambda: verify(key, digest, evidence, trust),
+            )
         lifetime = self.settings.failed_ttl if report.failures else self.settings.verified_ttl
         self._verdicts.put(
             (ref.registry, ref.repository, digest, trust.fingerprint), report, lifetime
@@ -226,30 +247,36 @@ class Engine:
 
     async def _discover(self, ref: Reference, digest: str) -> ClassicEvidence | None:
         """Fetch the `.sig` manifest for `digest` and each distinct payload it lists."""
-        manifest = await self._registry.manifest(ref, signature_tag(digest))
+        manifest = await self._registry.manifest(
+            ref, signature_tag(digest), max_bytes=MAX_MANIFEST_SIZE
+        )
         if manifest is None:
             return None
-        parsed: SignatureManifest = parse_signature_manifest(manifest.raw)
+        raw = manifest.raw
+        parsed = await self._cpu.run(
+            len(raw) // _PARSE_BYTES, lambda: parse_signature_manifest(raw)
+        )
+        fetching = asyncio.Semaphore(self.settings.payload_concurrency)
 
         async def fetch(layer_digest: str) -> bytes | DeterministicFailure:
-            try:
-                return await self._registry.blob(ref, layer_digest, max_bytes=MAX_PAYLOAD_SIZE)
-            except DeterministicFailure as failure:
-                return failure
+            async with fetching:
+                try:
+                    return await self._registry.blob(ref, layer_digest, max_bytes=MAX_PAYLOAD_SIZE)
+                except DeterministicFailure as failure:
+                    return failure
 
         distinct = list(dict.fromkeys(layer.digest for layer in parsed.layers))
         payloads = await asyncio.gather(*(fetch(d) for d in distinct))
         return ClassicEvidence(parsed, dict(zip(distinct, payloads, strict=True)))
 
-    async def _bounded(self, work: Coroutine[Any, Any, T]) -> T:
-        async with self._limit:
-            try:
-                return await asyncio.wait_for(work, self.settings.flight_deadline)
-            except TimeoutError as exc:
-                raise TransientFailure(
-                    Reason.DEADLINE_EXCEEDED,
-                    f"gave up after {self.settings.flight_deadline}s",
-                ) from exc
+    async def _timed(self, work: Coroutine[Any, Any, T]) -> T:
+        try:
+            return await asyncio.wait_for(work, self.settings.flight_deadline)
+        except TimeoutError as exc:
+            raise TransientFailure(
+                Reason.DEADLINE_EXCEEDED,
+                f"gave up after {self.settings.flight_deadline}s",
+            ) from exc
 
     # -- mutation ---------------------------------------------------------------------------
 
@@ -261,7 +288,13 @@ class Engine:
             raise DeterministicFailure(Reason.INVALID_REFERENCE, str(exc)) from exc
         if ref.digest is not None:
             return key
-        digest = await asyncio.wait_for(self.resolve(ref), self.settings.deadline)
+        try:
+            digest = await asyncio.wait_for(self.resolve(ref), self.settings.mutate_deadline)
+        except TimeoutError as exc:
+            raise TransientFailure(
+                Reason.DEADLINE_EXCEEDED,
+                f"no digest for {key} within /mutate's {self.settings.mutate_deadline}s deadline",
+            ) from exc
         if ref.tag is not None and self.settings.pin_mode == "digest":
             return f"{key[: -len(ref.tag) - 1]}@{digest}"
         return f"{key}@{digest}"

@@ -56,8 +56,24 @@ class PublicKey:
         """The default key id: the first 16 hex characters of the fingerprint."""
         return self.fingerprint[:16]
 
+    def check_cost(self, signature: bytes) -> int:
+        """How many verifications checking `signature` against this key takes: one per scheme
+        the key type allows, or 0 when the signature's shape rules the key out (an ECDSA
+        signature is a DER pair of integers no longer than the curve's, Ed25519 is 64 bytes, an
+        RSA signature is as long as the modulus). The shape test never rules out a signature
+        the key could verify."""
+        key = self._key
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            fits = _der_ecdsa_fits(signature, (key.curve.key_size + 7) // 8)
+            return len(_ECDSA_HASHES[key.curve.key_size]) if fits else 0
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            return 2 if len(signature) == 64 else 0  # pure Ed25519, then Ed25519ph
+        return 1 if len(signature) == (key.key_size + 7) // 8 else 0
+
     def verify(self, message: bytes, signature: bytes) -> str | None:
         """Return the name of the scheme under which `signature` is valid for `message`, or None."""
+        if self.check_cost(signature) == 0:
+            return None
         key = self._key
         if isinstance(key, ec.EllipticCurvePublicKey):
             for hash_type in _ECDSA_HASHES[key.curve.key_size]:
@@ -78,6 +94,36 @@ class PublicKey:
         except InvalidSignature:
             return None
         return f"{self.kind}-pkcs1v15-sha256"
+
+
+def _der_ecdsa_fits(signature: bytes, curve_bytes: int) -> bool:
+    """Whether `signature` is a DER SEQUENCE of two INTEGERs of at most `curve_bytes` (+1 for a
+    sign byte) each, taking up the whole signature."""
+    view = memoryview(signature)
+    body = _der_item(view, 0x30)
+    if body is None or body[1] != len(view):
+        return False
+    offset = body[0]
+    for _ in range(2):
+        item = _der_item(view[offset:], 0x02)
+        if item is None or item[1] - item[0] > curve_bytes + 1:
+            return False
+        offset += item[1]
+    return offset == len(view)
+
+
+def _der_item(view: memoryview, tag: int) -> tuple[int, int] | None:
+    """(start of content, end of item) of the DER item at the start of `view`, if it is `tag`."""
+    if len(view) < 2 or view[0] != tag:
+        return None
+    length, start = view[1], 2
+    if length & 0x80:
+        octets = length & 0x7F
+        if octets == 0 or octets > 2 or len(view) < 2 + octets:
+            return None
+        length, start = int.from_bytes(view[2 : 2 + octets], "big"), 2 + octets
+    end = start + length
+    return (start, end) if end <= len(view) else None
 
 
 def _verify_ed25519ph(der: bytes, message: bytes, signature: bytes) -> bool:

@@ -7,9 +7,10 @@ registry; it is never cached, and it reaches Gatekeeper only through `systemErro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["DeterministicFailure", "Reason", "TransientFailure"]
+__all__ = ["DeterministicFailure", "Reason", "Refusal", "TransientFailure"]
 
 
 class Reason(StrEnum):
@@ -73,3 +74,22 @@ class TransientFailure(_Failure):
         if not reason.transient:
             raise ValueError(f"{reason} is not a transient reason")
         super().__init__(reason, message)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A deterministic failure as a plain value: what caches keep and flights hand over.
+
+    An exception kept and raised again grows its traceback on every raise and holds the frames
+    it passed through; raising `error()` makes a fresh one each time.
+    """
+
+    reason: Reason
+    message: str
+
+    @classmethod
+    def of(cls, failure: DeterministicFailure) -> Refusal:
+        return cls(failure.reason, failure.message)
+
+    def error(self) -> DeterministicFailure:
+        return DeterministicFailure(self.reason, self.message)

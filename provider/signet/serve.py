@@ -19,10 +19,11 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
+from . import runtime
 from .app import AppSettings, create_app, health_routes
 from .engine import Engine, EngineSettings
 from .metrics import Metrics
-from .registry import Limits, RegistryClient
+from .oci.client import Limits
 from .truststore import TrustStore
 
 __all__ = ["CertificateReloader", "ServeOptions", "build", "serve", "server_ssl_context"]
@@ -106,8 +107,9 @@ def build(
     """The app, the health app and the engine; raises TrustConfigError for an invalid config."""
     metrics = Metrics()
     store = TrustStore(options.config, metrics)
-    registry = RegistryClient(store.current, limits=options.limits, metrics=metrics)
-    engine = Engine(store.current, registry, metrics, options.engine)
+    parts = runtime.build(
+        store.current, settings=options.engine, limits=options.limits, metrics=metrics
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -119,10 +121,12 @@ def build(
         finally:
             for watcher in watchers:
                 watcher.cancel()
-            await registry.aclose()
+            await parts.aclose()
 
-    app = create_app(engine, metrics, ready=lambda: True, settings=options.app, lifespan=lifespan)
-    return app, Starlette(routes=health_routes(metrics, lambda: True)), engine
+    app = create_app(
+        parts.engine, metrics, ready=lambda: True, settings=options.app, lifespan=lifespan
+    )
+    return app, Starlette(routes=health_routes(metrics, lambda: True)), parts.engine
 
 
 def serve(options: ServeOptions) -> None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from . import cosign
 from .keyfile import PrivateKey
+from .oci.client import RegistryClient
 from .reference import Reference
-from .registry import RegistryClient
 
 __all__ = ["Signed", "sign_image"]
 

@@ -116,9 +116,33 @@ def load(path: Path | str) -> TrustConfig:
             docker_config = part.docker_config
     if not attestors:
         raise TrustConfigError(f"{path}: no attestors are configured; nothing could ever verify")
+    _refuse_shared_keys(attestors, owners)
     return TrustConfig(
         tuple(attestors), tuple(registries), docker_config, tuple(files), tuple(key_files)
     )
+
+
+def _refuse_shared_keys(attestors: list[Attestor], owners: dict[str, Path]) -> None:
+    """One key under two attestors would let one signer meet a sign-off meant for two."""
+    holders: dict[str, tuple[Attestor, TrustedKey]] = {}
+    for attestor in attestors:
+        for trusted in attestor.keys:
+            held = holders.setdefault(trusted.key.fingerprint, (attestor, trusted))
+            if held[1] is trusted:
+                continue
+            first, first_key = held
+            where = owners[attestor.name]
+            if first is attestor:
+                raise TrustConfigError(
+                    f"{where}: attestor {attestor.name!r}: keys {first_key.id!r} and "
+                    f"{trusted.id!r} are the same key"
+                )
+            elsewhere = "" if owners[first.name] == where else f" (in {owners[first.name]})"
+            raise TrustConfigError(
+                f"{where}: attestors {first.name!r}{elsewhere} and {attestor.name!r} share the "
+                f"key {first_key.id!r} (= {trusted.id!r}, sha256 {trusted.key.fingerprint[:16]}): "
+                "one signer would count as both; give each attestor its own keys"
+            )
 
 
 def _load_file(file: Path) -> TrustConfig:

@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from signet.engine import Answer, Engine, EngineSettings
-from signet.metrics import Metrics
+from signet.engine import Answer, EngineSettings
+from signet.oci.client import Limits
 from signet.reasons import TransientFailure
-from signet.registry import Limits, RegistryClient
 from signet.report import Report
+from signet.runtime import running
 from signet.trust import TrustConfig, load
 
 
@@ -38,18 +38,11 @@ def check(
     trust = config if isinstance(config, TrustConfig) else load(config)
 
     async def run() -> list[Report | TransientFailure]:
-        registry = RegistryClient(lambda: trust, limits=Limits(request_timeout=10.0))
-        try:
-            engine = Engine(
-                lambda: trust,
-                registry,
-                Metrics(),
-                EngineSettings(deadline=deadline, flight_deadline=deadline),
-            )
-            outcomes = await engine.check_many(list(images))
+        settings = EngineSettings(deadline=deadline, flight_deadline=deadline)
+        limits = Limits(request_timeout=10.0)
+        async with running(lambda: trust, settings=settings, limits=limits) as runtime:
+            outcomes = await runtime.engine.check_many(list(images))
             return [o.report if isinstance(o, Answer) else o for o in outcomes]
-        finally:
-            await registry.aclose()
 
     return asyncio.run(run())
 

@@ -61,7 +61,8 @@ def stack(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Itera
     push_image(registry.url, "serve/app", "unsigned", seed="serve-unsigned")
     keys = cosign.generate_key_pair("v3.1.3", work / "keys")
     cosign.sign("v3.1.3", keys.private, f"{registry.host}/serve/app@{digest}")
-    config = write_trust(work, {"dev-team": [keys.public]}, [registry.host])
+    # 127.0.0.1:9 is a configured registry that is down (nothing listens on the discard port).
+    config = write_trust(work, {"dev-team": [keys.public]}, [registry.host, "127.0.0.1:9"])
     with run_provider(config, work) as provider:
         yield Stack(
             provider,

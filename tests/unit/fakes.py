@@ -21,6 +21,7 @@ import httpx
 
 from signet import cosign
 from signet.keyfile import PrivateKey, generate
+from signet.oci.dns import Resolver
 from signet.trust import Attestor, RegistrySettings, TrustConfig, TrustedKey
 
 # A fault sees each request whose URL contains its marker; None lets the fake answer normally.
@@ -298,6 +299,16 @@ def once(fault: Fault) -> Fault:
 
 
 # -- configuration ---------------------------------------------------------------------------------
+
+
+def resolver_of(names: dict[str, list[str]] | None = None) -> Resolver:
+    """A resolver answering from `names`, and with PUBLIC_ADDRESS for any other name."""
+    table = names or {}
+
+    async def lookup(name: str) -> list[str]:
+        return table.get(name, [PUBLIC_ADDRESS])
+
+    return Resolver(lookup=lookup)
 
 
 def new_key() -> PrivateKey:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
+from signet import runtime
 from signet.app import AppSettings, create_app
-from signet.engine import Engine, EngineSettings
-from signet.metrics import Metrics
-from signet.registry import Limits, RegistryClient
+from signet.engine import EngineSettings
+from signet.oci.client import Limits
 from tests.unit.fakes import HOST, FakeRegistry, new_key, stall, status, trust_for
 
 pytestmark = pytest.mark.anyio
@@ -40,17 +41,16 @@ class App:
         self.digest = self.fake.signed_image("team/app", "v1", key)
         self.unsigned = self.fake.push_image("team/app", "unsigned", "u")
         trust = trust_for(key)
-        self.metrics = Metrics()
         self.ready = True
-        registry = RegistryClient(
+        parts = runtime.build(
             lambda: trust,
-            limits=Limits(request_timeout=1.0),  # longer than the deadline
-            metrics=self.metrics,
+            settings=EngineSettings(deadline=0.4, mutate_deadline=0.3),
+            limits=Limits(request_timeout=1.0),  # longer than the deadlines
             transport=self.fake.transport(),
         )
-        engine = Engine(lambda: trust, registry, self.metrics, EngineSettings(deadline=0.4))
+        self.metrics = parts.metrics
         self.app = create_app(
-            engine,
+            parts.engine,
             self.metrics,
             ready=lambda: self.ready,
             settings=AppSettings(max_body_bytes=max_body_bytes, max_keys=max_keys),
@@ -214,12 +214,17 @@ async def test_mutate_puts_transient_failures_in_system_error() -> None:
     assert f"{IMAGE}:v1: REGISTRY_UNAVAILABLE" in response["systemError"]
 
 
-async def test_mutate_puts_a_key_past_the_deadline_in_system_error() -> None:
+async def test_mutate_puts_a_key_past_its_own_deadline_in_system_error() -> None:
+    """/mutate answers by its deadline (0.3 s here), before the mutation Provider's timeout,
+    even though the registry would have answered within the request timeout (1 s)."""
     app = App()
-    app.fake.faults["/slow/"] = stall(3)
+    app.fake.faults["/slow/"] = stall(0.6)
+    started = time.monotonic()
     response = await app.post("/mutate", request(f"{IMAGE}:v1", f"{HOST}/slow/x:1"))
+    assert time.monotonic() - started < 0.5
     assert [item["key"] for item in response["items"]] == [f"{IMAGE}:v1"]
     assert f"{HOST}/slow/x:1: DEADLINE_EXCEEDED" in response["systemError"]
+    assert "/mutate's 0.3s deadline" in response["systemError"]
 
 
 async def test_health_and_readiness() -> None:

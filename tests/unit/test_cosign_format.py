@@ -195,8 +195,8 @@ def test_a_certificate_annotation_is_noted() -> None:
         b"",
         b"not json",
         b"\xff\xfe\x00",
-        b"[" * 100_000,
-        b'{"a":' * 100_000,
+        b"[" * 10_000,
+        b'{"a":' * 10_000,
         b"[]",
         b'"a string"',
         b"null",
@@ -218,6 +218,62 @@ def test_a_manifest_that_is_not_a_json_object_is_a_deterministic_failure(raw: by
     failure = failure_of(raw)
     assert failure.reason is Reason.UNSUPPORTED_FORMAT
     assert "signature manifest is not" in failure.message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{" + b" " * cosign.MAX_MANIFEST_SIZE + b"}",
+        b'{"layers":[' + b",".join([b"{}"] * 20_000) + b"]}",
+        b"[" * 100_000,
+        b'{"a":[' + b",".join([b"0"] * 50_000) + b"]}",
+    ],
+    ids=["over-the-size-cap", "padded-with-objects", "deep-array", "padded-with-numbers"],
+)
+def test_a_manifest_too_costly_to_parse_is_refused_before_parsing(raw: bytes) -> None:
+    """A registry allows 4 MiB manifests; padded with `{}` that is ~100 MiB and most of a second
+    to parse. The size cap and the count of JSON values refuse it without parsing."""
+    failure = failure_of(raw)
+    assert failure.reason is Reason.LIMIT_EXCEEDED
+
+
+def _keyless_annotations(index: int) -> dict[str, str]:
+    """What cosign puts on a keyless signature layer: certificate, chain and Rekor bundle."""
+    bundle = {
+        "SignedEntryTimestamp": "s" * 96,
+        "Payload": {"body": "b" * 1200, "integratedTime": 1, "logIndex": index, "logID": "l" * 64},
+    }
+    return {
+        cosign.SIGNATURE_ANNOTATION: base64.b64encode(index.to_bytes(2, "big") * 36).decode(),
+        "dev.sigstore.cosign/certificate": "c" * 900,
+        "dev.sigstore.cosign/chain": "c" * 1400,
+        "dev.sigstore.cosign/bundle": json.dumps(bundle),
+    }
+
+
+def _plain_annotations(index: int) -> dict[str, str]:
+    return {cosign.SIGNATURE_ANNOTATION: base64.b64encode(index.to_bytes(2, "big") * 36).decode()}
+
+
+@pytest.mark.parametrize(
+    ("count", "annotations"),
+    [(cosign.MAX_LAYERS, _plain_annotations), (cosign.MAX_SIGNATURES, _keyless_annotations)],
+    ids=["1000-plain-layers", "100-keyless-signatures"],
+)
+def test_a_manifest_at_the_layer_and_signature_limits_fits_the_caps(
+    count: int, annotations: Any
+) -> None:
+    """The size cap and the count of JSON values refuse nothing cosign could write."""
+    signatures = min(count, cosign.MAX_SIGNATURES)
+    layers = [layer(annotations=annotations(i)) for i in range(signatures)]
+    layers += [
+        layer(annotations=annotations(i), mediaType="application/vnd.other")
+        for i in range(count - signatures)
+    ]
+    raw = manifest(layers)
+    assert len(raw) <= cosign.MAX_MANIFEST_SIZE
+    parsed = cosign.parse_signature_manifest(raw)
+    assert (len(parsed.layers), parsed.problems) == (signatures, ())
 
 
 @pytest.mark.parametrize(

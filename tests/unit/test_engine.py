@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from signet import cosign
-from signet.engine import Answer, Engine, EngineSettings, Outcome
-from signet.metrics import Metrics
+from signet import cosign, runtime
+from signet.engine import Answer, EngineSettings, Outcome
+from signet.keyfile import generate
+from signet.oci.client import Limits
 from signet.reasons import DeterministicFailure, Reason, TransientFailure
-from signet.registry import Limits, RegistryClient
+from signet.reference import parse
 from signet.report import Report
 from signet.trust import TrustConfig
 from tests.unit.fakes import (
     HOST,
     FakeRegistry,
+    host_of,
     new_key,
     once,
     oversized,
@@ -49,23 +52,31 @@ class Setup:
         fake: FakeRegistry,
         *,
         request_timeout: float = 0.3,
+        others: tuple[FakeRegistry, ...] = (),
+        per_host: int = 16,
+        max_waiting_per_host: int = 256,
         **settings: Any,
     ) -> None:
         self.trust = trust
         self.fake = fake
-        self.metrics = Metrics()
-        registry = RegistryClient(
+        by_host = {f.host: f for f in (fake, *others)}
+
+        async def route(request: httpx.Request) -> httpx.Response:
+            return await by_host.get(host_of(request), fake).handle(request)
+
+        self.runtime = runtime.build(
             lambda: self.trust,
-            limits=Limits(request_timeout=request_timeout, max_manifest_bytes=64 * 1024),
-            metrics=self.metrics,
-            transport=fake.transport(),
+            settings=EngineSettings(**{"deadline": 0.5, **settings}),
+            limits=Limits(
+                request_timeout=request_timeout,
+                max_manifest_bytes=64 * 1024,
+                per_host=per_host,
+                max_waiting_per_host=max_waiting_per_host,
+            ),
+            transport=httpx.MockTransport(route) if others else fake.transport(),
         )
-        self.engine = Engine(
-            lambda: self.trust,
-            registry,
-            self.metrics,
-            EngineSettings(**{"deadline": 0.5, **settings}),
-        )
+        self.metrics = self.runtime.metrics
+        self.engine = self.runtime.engine
 
     async def outcome(self, key: str) -> Outcome:
         (outcome,) = await self.engine.check_many([key])
@@ -405,3 +416,104 @@ async def test_pin_of_a_missing_image_is_not_found_and_a_down_registry_is_transi
     with pytest.raises(TransientFailure) as down:
         await setup.engine.pin(f"{IMAGE}:v2")
     assert down.value.reason is Reason.REGISTRY_UNAVAILABLE
+
+
+async def test_pin_answers_within_its_own_deadline_when_the_registry_stalls() -> None:
+    """Gatekeeper's mutation Provider waits 1 s and its webhook fails open by default: a late
+    answer leaves the Pod unpinned, so /mutate gives up first, with an error."""
+    fake = FakeRegistry()
+    fake.push_image(REPO, "v1", "a")
+    fake.faults["/manifests/v1"] = stall(1.0)
+    setup = Setup(trust_for(new_key()), fake, request_timeout=3, deadline=2.5, mutate_deadline=0.2)
+
+    started = time.monotonic()
+    with pytest.raises(TransientFailure) as late:
+        await setup.engine.pin(f"{IMAGE}:v1")
+    assert time.monotonic() - started < 0.5
+    assert late.value.reason is Reason.DEADLINE_EXCEEDED
+    assert "/mutate's 0.2s deadline" in late.value.message
+
+
+# -- bounded work under a slow or hostile registry -------------------------------------------------
+
+
+async def test_a_slow_registry_slows_only_its_own_images() -> None:
+    key = new_key()
+    healthy, slow = FakeRegistry(), FakeRegistry(host="slow.test")
+    healthy.signed_image(REPO, "v1", key)
+    for i in range(200):
+        slow.push_image(REPO, f"v{i}", str(i))
+    slow.faults["/v2/"] = stall(1.0)  # every call to it takes a second
+    setup = Setup(
+        trust_for(key),
+        healthy,
+        others=(slow,),
+        request_timeout=2,
+        deadline=0.4,
+        per_host=4,
+        max_waiting_per_host=16,
+    )
+
+    flood = asyncio.ensure_future(
+        setup.engine.check_many([f"slow.test/{REPO}:v{i}" for i in range(200)])
+    )
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    assert (await setup.report(f"{IMAGE}:v1")).verified == ("team-0",)
+    assert time.monotonic() - started < 0.3
+
+    outcomes = await flood
+    reasons = {o.reason for o in outcomes if isinstance(o, TransientFailure)}
+    assert len(reasons) == 2 and len(outcomes) == 200
+    assert reasons == {Reason.REGISTRY_TIMEOUT, Reason.DEADLINE_EXCEEDED}
+    refused = [
+        o
+        for o in outcomes
+        if isinstance(o, TransientFailure) and o.reason is Reason.REGISTRY_TIMEOUT
+    ]
+    assert len(refused) == 200 - 4 - 16, "past 4 running and 16 waiting, calls fail at once"
+    await asyncio.sleep(0.05)
+    assert len(slow.seen) == 4, "the queued flights were dropped when their request gave up"
+
+
+async def test_a_cached_refusal_is_raised_as_a_fresh_exception_every_time() -> None:
+    """A cached exception re-raised grows its traceback on every hit (2,002 frames after 1,000)
+    and keeps every frame alive for the entry's life."""
+    setup = Setup(trust_for(new_key()), FakeRegistry())
+    ref = parse(f"{IMAGE}:gone")
+    depths = []
+    for _ in range(1000):
+        with pytest.raises(DeterministicFailure) as caught:
+            await setup.engine.resolve(ref)
+        depths.append(len(traceback.extract_tb(caught.value.__traceback__)))
+    assert caught.value.reason is Reason.IMAGE_NOT_FOUND
+    assert max(depths) == min(depths) < 10
+    assert len(setup.fake.seen) == 1, "answered from the cache"
+
+
+async def test_checking_a_hundred_bogus_signatures_leaves_the_event_loop_free() -> None:
+    """The checks run on a worker: the loop keeps answering while they run."""
+    fake = FakeRegistry()
+    digest = fake.push_image(REPO, "v1", "a")
+    bogus = [generate("p521") for _ in range(2)]
+    for i in range(100):  # shape-valid P-521 signatures, by keys nobody trusts
+        fake.sign(REPO, digest, bogus[i % 2], names=digest)
+    trusted = [generate("p521") for _ in range(2)]
+    setup = Setup(trust_for(*trusted), fake, deadline=10, request_timeout=2)
+
+    gaps: list[float] = []
+    checking = asyncio.ensure_future(setup.report(f"{IMAGE}:v1"))
+    last = time.monotonic()
+    while not checking.done():
+        await asyncio.sleep(0.005)
+        now = time.monotonic()
+        gaps.append(now - last)
+        last = now
+    report = checking.result()
+    # 2 keys x 100 signatures x 2 schemes (P-521 with SHA-512, then SHA-256) is past the budget.
+    assert [(f.attestor, f.reason) for f in report.failures] == [
+        ("team-0", Reason.NOT_SIGNED_BY_ATTESTOR),
+        ("team-1", Reason.LIMIT_EXCEEDED),
+    ]
+    assert sum(gaps) > 0.2, "the checks took a while"
+    assert max(gaps) < 0.1, f"the loop was blocked for {max(gaps):.3f}s"

@@ -346,3 +346,67 @@ def test_unusable_keys_are_refused_with_a_reason(
 @pytest.mark.parametrize("bits", [2048, 8192])
 def test_rsa_size_bounds_are_inclusive(bits: int) -> None:
     assert load_public_key_pem(rsa_public_pem(bits)).kind == f"rsa-{bits}"
+
+
+# -- the cost of a check, and the shape test that makes most checks free --------------------------
+
+
+@BY_NAME
+def test_the_shape_test_never_rules_out_a_real_signature(case: Case) -> None:
+    """Many signatures, so that short integers (leading zero bytes in r or s) occur too."""
+    key, public = private_key(case.key_type), verifier(case.key_type)
+    for n in range(200 if case.key_type.startswith("p") else 20):
+        signature = case.sign(key, MESSAGE + n.to_bytes(2, "big"))
+        assert public.check_cost(signature) > 0
+
+
+@pytest.mark.parametrize(
+    ("key_type", "cost"),
+    [("p256", 1), ("p384", 2), ("p521", 2), ("ed25519", 2), ("rsa2048", 1)],
+)
+def test_a_check_costs_one_verification_per_scheme_the_key_type_allows(
+    key_type: str, cost: int
+) -> None:
+    signature = next(c for c in CASES if c.key_type == key_type).sign(
+        private_key(key_type), MESSAGE
+    )
+    assert verifier(key_type).check_cost(signature) == cost
+
+
+@pytest.mark.parametrize(
+    ("signature_type", "key_type"),
+    [
+        ("p521", "p256"),  # integers too long for the curve
+        ("p521", "p384"),
+        ("ed25519", "p256"),  # 64 raw bytes, not DER
+        ("p256", "ed25519"),  # DER, not 64 bytes
+        ("p256", "rsa2048"),  # not the modulus' length
+        ("rsa2048", "p256"),
+        ("rsa4096", "rsa2048"),
+    ],
+)
+def test_a_signature_of_the_wrong_shape_costs_nothing(signature_type: str, key_type: str) -> None:
+    signature = next(c for c in CASES if c.key_type == signature_type).sign(
+        private_key(signature_type), MESSAGE
+    )
+    assert verifier(key_type).check_cost(signature) == 0
+    assert verifier(key_type).verify(MESSAGE, signature) is None
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        b"",
+        b"\x30",
+        b"\x30\x00",
+        b"\x30\x06\x02\x01\x01\x02\x01",  # the second integer runs past the end
+        b"\x30\x06\x02\x01\x01\x02\x01\x01\x00",  # trailing bytes
+        b"\x30\x81\x06\x02\x01\x01\x02\x01\x01",  # long-form length
+        b"\x30\x84\xff\xff\xff\xff\x02\x01\x01",  # a length past any signature
+        b"\x31\x06\x02\x01\x01\x02\x01\x01",  # a SET, not a SEQUENCE
+        b"\x30\x06\x04\x01\x01\x02\x01\x01",  # an OCTET STRING, not an INTEGER
+    ],
+)
+def test_malformed_der_never_raises(signature: bytes) -> None:
+    assert verifier("p256").check_cost(signature) in (0, 1)
+    assert verifier("p256").verify(MESSAGE, signature) is None

@@ -12,13 +12,17 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 from signet.metrics import Metrics
+from signet.oci.auth import load_docker_config
+from signet.oci.client import Limits, RegistryClient
+from signet.oci.dns import Resolver
+from signet.oci.media import MANIFEST_ACCEPT
 from signet.reasons import DeterministicFailure, Reason, TransientFailure
 from signet.reference import parse
-from signet.registry import MANIFEST_ACCEPT, Limits, RegistryClient, load_docker_config
 from signet.trust import RegistrySettings, TrustConfig
 from tests.unit.fakes import (
     HOST,
@@ -32,6 +36,7 @@ from tests.unit.fakes import (
     oversized,
     redirect,
     refuse,
+    resolver_of,
     serving,
     stall,
     status,
@@ -39,6 +44,7 @@ from tests.unit.fakes import (
     without_digest_header,
     write_docker_config,
 )
+from tests.unit.network import Dial, MemoryNetwork
 
 pytestmark = pytest.mark.anyio
 
@@ -60,15 +66,16 @@ def client(
     timeout: float = TIMEOUT,
     resolver: dict[str, list[str]] | None = None,
     metrics: Metrics | None = None,
+    network: MemoryNetwork | None = None,
 ) -> RegistryClient:
+    """A client whose connections (resolution, address checks, HTTP) reach `fake` in memory."""
     config = trust or TrustConfig(())
-    names = resolver or {}
     return RegistryClient(
         lambda: config,
         limits=Limits(request_timeout=timeout, max_manifest_bytes=MAX_MANIFEST),
         metrics=metrics,
-        transport=fake.transport(),
-        resolver=lambda name: names.get(name, [PUBLIC_ADDRESS]),
+        network=network or MemoryNetwork(fake.handle),
+        resolver=resolver_of(resolver),
     )
 
 
@@ -321,9 +328,14 @@ async def test_a_compressed_body_is_refused() -> None:
         ("https://[::ffff:169.254.169.254]/x", "169.254.169.254", "link-local"),
         ("https://[::ffff:127.0.0.1]/x", "127.0.0.1", "loopback"),
         ("https://[::1]/x", "::1", "loopback"),
-        ("https://[fd00:ec2::254]/x", "fd00:ec2::254", "private"),
-        ("https://0.0.0.0/x", "0.0.0.0", "private"),
-        ("https://100.100.100.200/latest/meta-data/", "100.100.100.200", "not globally"),
+        ("https://[fd00:ec2::254]/x", "fd00:ec2::254", "metadata"),
+        ("https://0.0.0.0/x", "0.0.0.0", "unspecified"),
+        ("https://100.100.100.200/latest/meta-data/", "100.100.100.200", "metadata"),
+        ("https://100.64.0.1/x", "100.64.0.1", "not globally"),
+        ("https://2852039166/latest/", "169.254.169.254", "link-local"),
+        ("https://0xa9fea9fe/latest/", "169.254.169.254", "link-local"),
+        ("https://0xa9.0xfe.0xa9.0xfe/latest/", "169.254.169.254", "link-local"),
+        ("https://169.254.43518/latest/", "169.254.169.254", "link-local"),
         ("https://metadata.rebind.test/x", "169.254.169.254", "link-local"),
         ("https://half.rebind.test/x", "10.0.0.1", "private"),
     ],
@@ -332,18 +344,21 @@ async def test_redirects_to_private_addresses_are_refused(
     location: str, named: str, kind: str
 ) -> None:
     fake = FakeRegistry(faults={"/blobs/": redirect(location)})
+    network = MemoryNetwork(fake.handle)
     registry = client(
         fake,
         resolver={
             "metadata.rebind.test": ["169.254.169.254"],
             "half.rebind.test": [PUBLIC_ADDRESS, "10.0.0.1"],
         },
+        network=network,
     )
     failure = await transient(registry.blob(parse(IMAGE), DIGEST, max_bytes=100))
     assert "refusing" in failure.message
     assert named in failure.message
     assert kind in failure.message
     assert len(fake.seen) == 1, "nothing may be sent to the redirect target"
+    assert [d.address for d in network.dials] == [PUBLIC_ADDRESS], "only the registry was dialled"
 
 
 async def test_a_plain_http_registry_may_not_redirect_to_metadata_either() -> None:
@@ -376,31 +391,35 @@ async def test_a_redirect_to_a_public_host_is_followed_without_credentials(
     fake.faults["/blobs/"] = after_auth
     credentials = write_docker_config(tmp_path / "config.json", {HOST: ("ci", "secret")})
     trust = TrustConfig((), (), credentials)
+    network = MemoryNetwork(fake.handle)
+    registry = client(fake, trust, network=network)
 
-    assert await client(fake, trust).blob(parse(IMAGE), digest, max_bytes=100) == b"the payload"
+    assert await registry.blob(parse(IMAGE), digest, max_bytes=100) == b"the payload"
 
     authorized = [r for r in fake.requests_to("/blobs/") if "Authorization" in r.headers]
     expected = "Bearer t0ken" if scheme == "bearer" else basic("ci", "secret")
     assert authorized[-1].headers["Authorization"] == expected, "the registry got credentials"
     (hop,) = fake.requests_to("storage.example")
     assert "Authorization" not in hop.headers
-    assert hop.url.host == PUBLIC_ADDRESS, "the connection goes to the address that was checked"
     assert hop.url.path == "/blob"
+    assert Dial(PUBLIC_ADDRESS, 443, "storage.example") in network.dials, (
+        "the connection goes to the address that was checked, TLS verifies the host name"
+    )
 
 
 async def test_a_stalling_dns_lookup_is_bounded_by_the_timeout() -> None:
     fake = FakeRegistry(faults={"/blobs/": redirect("https://slow-dns.example/x")})
     fake.elsewhere["slow-dns.example"] = b"blob"
 
-    def stalling(_: str) -> list[str]:
-        time.sleep(1.0)  # an attacker's name server that takes its time
+    async def stalling(_: str) -> list[str]:
+        await anyio.sleep(5.0)  # an attacker's name server that takes its time
         return [PUBLIC_ADDRESS]
 
     registry = RegistryClient(
         lambda: TrustConfig(()),
         limits=Limits(request_timeout=TIMEOUT),
-        transport=fake.transport(),
-        resolver=stalling,
+        network=MemoryNetwork(fake.handle),
+        resolver=Resolver(lookup=stalling, timeout=10.0),
     )
     started = time.monotonic()
     failure = await transient(registry.blob(parse(IMAGE), digest_of(b"blob"), max_bytes=100))

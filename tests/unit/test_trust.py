@@ -15,6 +15,7 @@ from signet.trust import TrustConfig, TrustConfigError, load
 
 PEM = public_pem(generate("p256")).decode()
 OTHER_PEM = public_pem(generate("ed25519")).decode()
+THIRD_PEM = public_pem(generate("p384")).decode()
 SHORT_ID = load_public_key_pem(PEM.encode()).short_id
 ONE = "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}]\n"
 
@@ -56,7 +57,7 @@ def keys(tmp_path: Path) -> Path:
 
 def test_a_file_with_inline_and_file_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config_dir = tmp_path / "etc" / "signet"
-    write(config_dir, PEM, "keys/sec.pub")
+    write(config_dir, THIRD_PEM, "keys/sec.pub")
     (tmp_path / "abs.pub").write_text(OTHER_PEM)
     body = (
         "version: 1\n"
@@ -88,7 +89,7 @@ def test_a_file_with_inline_and_file_keys(tmp_path: Path, monkeypatch: pytest.Mo
     # Without an id, a key is named by the first 16 hex characters of its fingerprint.
     assert [k.id for k in sec.keys] == [k.key.fingerprint[:16] for k in sec.keys]
     assert all(len(k.id) == 16 and int(k.id, 16) >= 0 for k in sec.keys)
-    assert sec.keys[0].key == dev.keys[0].key  # the same PEM, inline or from a file
+    assert sec.keys[0].key == load_public_key_pem(THIRD_PEM.encode())  # read from the file
     assert sec.keys[1].key.kind == "ed25519"
 
     local = config.registry("127.0.0.1:5000")
@@ -115,14 +116,42 @@ def test_a_folder_of_files(keys: Path) -> None:
     assert [p.name for p in config.sources] == ["a.yaml", "b.yml", "c.yaml"]
 
 
-def test_the_same_key_in_two_attestors_is_fine(keys: Path) -> None:
-    config = load(
+def test_the_same_key_in_two_attestors_is_refused(keys: Path) -> None:
+    """Otherwise one signer meets an M-of-N sign-off meant for two teams."""
+    path = write(
+        keys,
+        "version: 1\nattestors: [{name: dev, keys: [{file: k.pub, id: dev-1}]},"
+        ' {name: sec, keys: [{file: other.pub}, {pem: "'
+        + PEM.replace("\n", "\\n")
+        + '", id: sec-2}]}]\n',
+    )
+    message = refusal(path)
+    assert str(path) in message
+    assert "'dev' and 'sec' share the key 'dev-1' (= 'sec-2'" in message
+    assert SHORT_ID in message
+
+
+def test_the_same_key_in_two_files_is_refused_naming_both(keys: Path) -> None:
+    write(
+        keys / "trust", "version: 1\nattestors: [{name: dev, keys: [{file: ../k.pub}]}]\n", "a.yaml"
+    )
+    second = write(
+        keys / "trust", "version: 1\nattestors: [{name: sec, keys: [{file: ../k.pub}]}]\n", "b.yaml"
+    )
+    message = refusal(keys / "trust")
+    assert message.startswith(
+        f"{second}: attestors 'dev' (in {keys / 'trust' / 'a.yaml'}) and 'sec'"
+    )
+
+
+def test_the_same_key_twice_in_one_attestor_is_refused(keys: Path) -> None:
+    message = refusal(
         write(
             keys,
-            "version: 1\nattestors: [{name: a, keys: [{file: k.pub}]}, {name: b, keys: [{file: k.pub}]}]\n",
+            "version: 1\nattestors: [{name: a, keys: [{file: k.pub, id: x}, {file: k.pub, id: y}]}]\n",
         )
     )
-    assert [a.name for a in config.attestors] == ["a", "b"]
+    assert "attestor 'a': keys 'x' and 'y' are the same key" in message
 
 
 # -- what is refused, and how it is named -----------------------------------------------------
@@ -371,7 +400,7 @@ def test_the_same_content_has_the_same_fingerprint(keys: Path) -> None:
         "version: 1\nattestors: [{name: a, keys: [{file: other.pub}]}]\n",  # replaced
         "version: 1\nattestors: [{name: a, keys: [{file: k.pub, id: mine}]}]\n",  # renamed key
         "version: 1\nattestors: [{name: b, keys: [{file: k.pub}]}]\n",  # renamed attestor
-        ONE.replace("]}]", "]}, {name: b, keys: [{file: k.pub}]}]"),  # another attestor
+        ONE.replace("]}]", "]}, {name: b, keys: [{file: other.pub}]}]"),  # another attestor
     ],
     ids=["key-added", "key-replaced", "key-id", "attestor-renamed", "attestor-added"],
 )

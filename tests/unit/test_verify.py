@@ -20,7 +20,13 @@ from signet.reasons import DeterministicFailure, Reason
 from signet.reference import is_sha256_digest
 from signet.report import REPORT_VERSION, Failure, Report, SignatureFact
 from signet.trust import Attestor, TrustConfig, TrustedKey
-from signet.verify import ClassicEvidence, failure_report, verify
+from signet.verify import (
+    MAX_SIGNATURE_CHECKS,
+    ClassicEvidence,
+    estimated_checks,
+    failure_report,
+    verify,
+)
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -471,3 +477,56 @@ def test_a_report_is_internally_consistent() -> None:
             signatures=(fact,),
             failures=(Failure("dev", Reason.NOT_SIGNED_BY_ATTESTOR, "sign"),),
         )
+
+
+# -- the budget of signature checks -----------------------------------------------------------
+
+
+BOGUS_P384 = generate("p384")
+
+
+def bogus_layers(count: int, key: PrivateKey = BOGUS_P384) -> list[Signed]:
+    """`count` distinct, well-formed signatures over D1 by a key nobody trusts."""
+    return [signed(key, D1, f"{REPO}-{n}") for n in range(count)]
+
+
+def test_a_hundred_bogus_signatures_stop_at_the_budget_of_checks() -> None:
+    """3 P-384 keys x 100 signatures x 2 schemes would be 600 verifications (~0.8 s); the budget
+    stops at MAX_SIGNATURE_CHECKS, and the attestors past it say so."""
+    config = trust(a=generate("p384"), b=generate("p384"), c=generate("p384"))
+    found = evidence(*bogus_layers(100))
+    assert estimated_checks(found, config) == MAX_SIGNATURE_CHECKS
+
+    report = verify(IMAGE, D1, found, config)
+
+    assert report.verified == ()
+    assert [(f.attestor, f.reason) for f in report.failures] == [
+        ("a", Reason.NOT_SIGNED_BY_ATTESTOR),
+        ("b", Reason.LIMIT_EXCEEDED),
+        ("c", Reason.LIMIT_EXCEEDED),
+    ]
+    assert "gave up after 256 signature checks; the image carries 100 signatures" in (
+        report.failures[1].detail
+    )
+
+
+def test_a_real_signature_within_the_budget_still_verifies() -> None:
+    config = trust(dev=DEV, sec=(generate("p384"), DEV_NEXT))
+    found = evidence(*bogus_layers(60), signed(DEV_NEXT), signed(DEV))
+    report = verify(IMAGE, D1, found, config)
+    assert report.verified == ("dev", "sec")
+
+
+def test_signatures_of_another_shape_cost_nothing() -> None:
+    """Ed25519 signatures are 64 raw bytes: no ECDSA key is ever tried on them."""
+    config = trust(a=generate("p256"), b=generate("p384"), c=DEV)
+    found = evidence(*bogus_layers(99, generate("ed25519")), signed(DEV))
+    # Only DEV's P-256 signature is tried: by a (1 scheme), b (2: P-384 with SHA-384 or SHA-256), c.
+    assert estimated_checks(found, config) == 4
+    assert verify(IMAGE, D1, found, config).verified == ("c",)
+
+
+def test_the_budget_is_deterministic() -> None:
+    config = trust(a=generate("p384"), b=generate("p384"), c=generate("p384"))
+    found = evidence(*bogus_layers(100))
+    assert verify(IMAGE, D1, found, config) == verify(IMAGE, D1, found, config)

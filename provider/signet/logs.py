@@ -1,0 +1,39 @@
+"""Logging as JSON lines on standard error: one object per line, every key once.
+
+Decision lines come from the engine already encoded (one per image, written in one call per
+request, since the log is on the hot path); every other record is encoded here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+__all__ = ["JsonFormatter", "configure_logging"]
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "signet.decision":
+            return record.getMessage()
+        entry = {
+            "time": round(time.time(), 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # One line per decision is the log; a line per registry call would drown it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

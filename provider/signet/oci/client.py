@@ -1,0 +1,439 @@
+"""The registry client: resolve tags, fetch manifests and blobs, push (for `signet sign`).
+
+Registries are attacker-controlled input: anyone who can create a pod can name one. So:
+- every body is streamed under a size cap, and every call runs under a deadline;
+- every manifest and blob fetched by digest is hashed and compared with that digest;
+- redirects and token realms are followed by hand, never downgrading HTTPS to HTTP; every
+  connection's address is checked (see `egress`) — a redirect or realm may lead only to globally
+  reachable addresses, unless its host is configured;
+- credentials go only where `auth` allows, never along a redirect to another origin;
+- plain HTTP only for registries the trust config lists as `insecure`;
+- at most a few calls per registry host at a time (see `slots`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import httpcore
+import httpx
+
+from ..metrics import Metrics
+from ..reasons import DeterministicFailure, Reason, TransientFailure
+from ..reference import Reference, is_sha256_digest
+from ..trust import RegistrySettings, TrustConfig
+from .auth import Authenticator
+from .dns import Resolver
+from .egress import EgressTransport, Policy
+from .media import MANIFEST_ACCEPT
+from .slots import HostSlots
+
+__all__ = ["Limits", "Manifest", "RegistryClient"]
+
+_MAX_REDIRECTS: Final = 3
+_MAX_ERROR_BYTES: Final = 4 * 1024
+# Metric label values are kept per host; past this many hosts, calls are counted as "other".
+_MAX_HOST_LABELS: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    request_timeout: float = 2.0
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    # Hosts (host[:port]) that connections may reach even when they are private.
+    private_hosts: frozenset[str] = frozenset()
+    # Calls running against one registry host at a time, and calls waiting for a turn.
+    per_host: int = 16
+    max_waiting_per_host: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    raw: bytes
+    media_type: str
+    digest: str
+
+
+class RegistryClient:
+    def __init__(
+        self,
+        trust: Callable[[], TrustConfig],
+        *,
+        limits: Limits | None = None,
+        metrics: Metrics | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver | None = None,
+        network: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        """Tests replace the network: `transport` instead of all HTTP below the client, or
+        `network` instead of the sockets below the egress checks; `resolver` resolves names."""
+        self._trust = trust
+        self._limits = limits or Limits()
+        self._metrics = metrics
+        self._transport = transport
+        self._network = network
+        self._resolver = resolver or Resolver(timeout=self._limits.request_timeout)
+        self._clients: dict[tuple[bool, bytes | None, Policy], httpx.AsyncClient] = {}
+        self._slots = HostSlots(self._limits.per_host, self._limits.max_waiting_per_host)
+        self._auth = Authenticator(trust, self._settings, self._send_for_token)
+        self._counted_hosts: set[str] = set()
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        await self._resolver.aclose()
+
+    # -- the operations -------------------------------------------------------------------
+
+    async def resolve(self, ref: Reference) -> str:
+        """The digest the reference names now: the given digest, or the tag's (index-aware)."""
+        if ref.digest is not None:
+            return ref.digest
+        response, _ = await self._request(
+            ref, "HEAD", f"manifests/{ref.tag_or_latest}", {"Accept": MANIFEST_ACCEPT}, "pull"
+        )
+        if response.status_code == 404:
+            raise DeterministicFailure(
+                Reason.IMAGE_NOT_FOUND, f"{ref} was not found in its registry"
+            )
+        digest = str(response.headers.get("Docker-Content-Digest", ""))
+        if is_sha256_digest(digest):
+            return digest
+        # No usable digest header: fetch the manifest and hash what we got.
+        manifest = await self.manifest(ref, ref.tag_or_latest)
+        if manifest is None:
+            raise DeterministicFailure(
+                Reason.IMAGE_NOT_FOUND, f"{ref} was not found in its registry"
+            )
+        return manifest.digest
+
+    async def manifest(
+        self, ref: Reference, tag_or_digest: str, *, max_bytes: int | None = None
+    ) -> Manifest | None:
+        """GET a manifest (None when absent). By digest, the body must hash to that digest."""
+        response, body = await self._request(
+            ref,
+            "GET",
+            f"manifests/{tag_or_digest}",
+            {"Accept": MANIFEST_ACCEPT},
+            "pull",
+            max_bytes=max_bytes or self._limits.max_manifest_bytes,
+        )
+        if response.status_code == 404:
+            return None
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if is_sha256_digest(tag_or_digest) and digest != tag_or_digest:
+            raise DeterministicFailure(
+                Reason.DIGEST_MISMATCH,
+                f"the registry served a manifest for {tag_or_digest} whose digest is {digest}",
+            )
+        header = response.headers.get("Docker-Content-Digest")
+        if header and header != digest:
+            raise DeterministicFailure(
+                Reason.DIGEST_MISMATCH,
+                f"the registry says {header} but served a manifest whose digest is {digest}",
+            )
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return Manifest(body, media_type, digest)
+
+    async def blob(self, ref: Reference, digest: str, *, max_bytes: int) -> bytes:
+        """GET a blob by digest, at most `max_bytes`, and check that it hashes to `digest`."""
+        response, body = await self._request(
+            ref, "GET", f"blobs/{digest}", {}, "pull", max_bytes=max_bytes
+        )
+        if response.status_code == 404:
+            raise DeterministicFailure(Reason.SIGNATURE_INVALID, f"blob {digest} is missing")
+        actual = "sha256:" + hashlib.sha256(body).hexdigest()
+        if actual != digest:
+            raise DeterministicFailure(
+                Reason.SIGNATURE_INVALID, f"blob {digest} was served with content {actual}"
+            )
+        return body
+
+    async def push_blob(self, ref: Reference, data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        head, _ = await self._request(ref, "HEAD", f"blobs/{digest}", {}, "pull,push")
+        if head.status_code == 200:
+            return digest
+        start, _ = await self._request(ref, "POST", "blobs/uploads/", {}, "pull,push", ok=(202,))
+        location = start.headers.get("Location", "")
+        upload = urllib.parse.urljoin(str(start.url), location)
+        separator = "&" if "?" in upload else "?"
+        await self._request(
+            ref,
+            "PUT",
+            f"{upload}{separator}digest={digest}",
+            {"Content-Type": "application/octet-stream"},
+            "pull,push",
+            content=data,
+            ok=(201,),
+        )
+        return digest
+
+    async def push_manifest(self, ref: Reference, tag: str, raw: bytes, media_type: str) -> str:
+        await self._request(
+            ref,
+            "PUT",
+            f"manifests/{tag}",
+            {"Content-Type": media_type},
+            "pull,push",
+            content=raw,
+            ok=(201,),
+        )
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+    # -- HTTP with auth, redirects, caps and deadlines -------------------------------------
+
+    async def _request(
+        self,
+        ref: Reference,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        actions: str,
+        *,
+        max_bytes: int = _MAX_ERROR_BYTES,
+        content: bytes | None = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> tuple[httpx.Response, bytes]:
+        host = ref.api_host
+        settings = self._settings(host)
+        scheme = "http" if settings.insecure else "https"
+        url = path if "://" in path else f"{scheme}://{host}/v2/{ref.repository}/{path}"
+        scope = f"repository:{ref.repository}:{actions}"
+        # The wait for a turn is bounded by the caller (its flight or request deadline); the
+        # call itself, once it runs, by the request timeout.
+        async with self._slots.slot(host):
+            try:
+                async with asyncio.timeout(self._limits.request_timeout):
+                    response, body = await self._send_authorized(
+                        host, settings, scope, method, url, headers, content, max_bytes
+                    )
+            except TimeoutError as exc:
+                raise TransientFailure(
+                    Reason.REGISTRY_TIMEOUT,
+                    f"{host} did not answer {method} {_path_of(url)} "
+                    f"within {self._limits.request_timeout}s",
+                ) from exc
+        status = response.status_code
+        if status in ok or (status == 404 and method in ("GET", "HEAD")):
+            return response, body
+        raise _status_failure(host, method, url, status, response.headers)
+
+    async def _send_authorized(
+        self,
+        host: str,
+        settings: RegistrySettings,
+        scope: str,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        max_bytes: int,
+    ) -> tuple[httpx.Response, bytes]:
+        authorization = await self._auth.known(host, scope)
+        response, body = await self._send(
+            settings, method, url, headers, authorization, content, max_bytes
+        )
+        if response.status_code != 401:
+            return response, body
+        authorization = await self._auth.answer(
+            host, scope, response.headers.get("WWW-Authenticate", ""), rejected=authorization
+        )
+        return await self._send(settings, method, url, headers, authorization, content, max_bytes)
+
+    async def _send_for_token(
+        self,
+        settings: RegistrySettings,
+        method: str,
+        url: str,
+        authorization: str | None,
+        max_bytes: int,
+        origin_host: str,
+    ) -> tuple[httpx.Response, bytes]:
+        return await self._send(
+            settings, method, url, {}, authorization, None, max_bytes, origin_host=origin_host
+        )
+
+    async def _send(
+        self,
+        settings: RegistrySettings,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        authorization: str | None,
+        content: bytes | None,
+        max_bytes: int,
+        *,
+        origin_host: str | None = None,
+    ) -> tuple[httpx.Response, bytes]:
+        """One request and its redirects, each hop checked, the body read under `max_bytes`.
+
+        `settings` are those of the host the request is for; `origin_host` is the registry that
+        sent us here (a token realm), if it is not that host itself.
+        """
+        named = origin_host or settings.host
+        for _ in range(_MAX_REDIRECTS + 1):
+            target_host = urllib.parse.urlsplit(url).netloc.lower()
+            # Identity-encoded bodies only: the bytes we count and hash are the bytes sent.
+            request_headers = {**headers, "Accept-Encoding": "identity"}
+            # Credentials go to the host they were chosen for, never along a redirect.
+            if authorization and target_host == settings.host:
+                request_headers["Authorization"] = authorization
+            # The registry an image names is reached under the NAMED policy; wherever it sends
+            # us (another host) only under FOREIGN.
+            policy = Policy.NAMED if target_host == named else Policy.FOREIGN
+            client = self._client(self._settings(target_host), policy)
+            request = client.build_request(method, url, headers=request_headers, content=content)
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.TimeoutException as exc:
+                raise TransientFailure(
+                    Reason.REGISTRY_TIMEOUT, f"{target_host} timed out: {exc}"
+                ) from exc
+            except httpx.HTTPError as exc:
+                raise TransientFailure(
+                    Reason.REGISTRY_UNAVAILABLE,
+                    f"cannot reach {target_host}: {exc or type(exc).__name__}",
+                ) from exc
+            try:
+                self._count(target_host, response.status_code)
+                if response.status_code in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
+                    location = response.headers.get("Location", "")
+                    next_url = urllib.parse.urljoin(url, location)
+                    self._check_redirect(url, next_url)
+                    url = next_url
+                    continue
+                body = await _read_capped(response, max_bytes, target_host, method)
+                return response, body
+            finally:
+                await response.aclose()
+        raise TransientFailure(
+            Reason.REGISTRY_UNAVAILABLE,
+            f"more than {_MAX_REDIRECTS} redirects from {settings.host}",
+        )
+
+    def _check_redirect(self, current: str, next_url: str) -> None:
+        before, after = urllib.parse.urlsplit(current), urllib.parse.urlsplit(next_url)
+        if after.scheme not in ("http", "https") or not after.netloc:
+            raise TransientFailure(
+                Reason.REGISTRY_UNAVAILABLE, f"refusing redirect to {next_url!r}"
+            )
+        if (
+            before.scheme == "https"
+            and after.scheme == "http"
+            and not self._settings(after.netloc.lower()).insecure
+        ):
+            raise TransientFailure(
+                Reason.REGISTRY_UNAVAILABLE,
+                f"refusing redirect from HTTPS to plain HTTP ({after.netloc})",
+            )
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def _settings(self, host: str) -> RegistrySettings:
+        return self._trust().registry(host) or RegistrySettings(host)
+
+    def _configured(self, host: str, port: int) -> bool:
+        """Whether the trust config (or the limits) lists `host`: then it may be anywhere."""
+        trust = self._trust()
+        listed = {r.host for r in trust.registries} | {
+            h for r in trust.registries for h in r.realms
+        }
+        listed |= self._limits.private_hosts
+        name = f"[{host}]" if ":" in host else host
+        return name in listed or f"{name}:{port}" in listed
+
+    def _client(self, settings: RegistrySettings, policy: Policy) -> httpx.AsyncClient:
+        key = (settings.insecure, settings.ca_pem, policy)
+        client = self._clients.get(key)
+        if client is None:
+            verify: ssl.SSLContext | bool = True
+            if settings.ca_pem is not None:
+                verify = ssl.create_default_context(cadata=settings.ca_pem.decode())
+            limits = httpx.Limits(max_connections=1024, max_keepalive_connections=64)
+            transport = self._transport or EgressTransport(
+                verify=verify,
+                limits=limits,
+                policy=policy,
+                resolver=self._resolver,
+                configured=self._configured,
+                network=self._network,
+            )
+            client = httpx.AsyncClient(
+                verify=verify,
+                transport=transport,
+                follow_redirects=False,
+                timeout=httpx.Timeout(self._limits.request_timeout),
+                limits=limits,
+                trust_env=False,
+            )
+            self._clients[key] = client
+        return client
+
+    def _count(self, host: str, status: int) -> None:
+        if self._metrics is None:
+            return
+        if host not in self._counted_hosts:
+            if len(self._counted_hosts) >= _MAX_HOST_LABELS:
+                host = "other"
+            else:
+                self._counted_hosts.add(host)
+        self._metrics.registry_calls.labels(host, str(status)).inc()
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int, host: str, method: str) -> bytes:
+    if method == "HEAD":
+        return b""
+    encoding = response.headers.get("Content-Encoding", "identity").lower()
+    if encoding not in ("identity", ""):
+        raise TransientFailure(
+            Reason.REGISTRY_UNAVAILABLE, f"{host} sent a {encoding}-encoded body"
+        )
+    declared = response.headers.get("Content-Length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        _raise_oversized(response, max_bytes, host)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_raw():
+        total += len(chunk)
+        if total > max_bytes:
+            _raise_oversized(response, max_bytes, host)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _raise_oversized(response: httpx.Response, max_bytes: int, host: str) -> None:
+    if response.status_code == 200:
+        raise DeterministicFailure(
+            Reason.LIMIT_EXCEEDED,
+            f"{host} sent more than {max_bytes} bytes for {response.request.url.path}",
+        )
+    raise TransientFailure(
+        Reason.REGISTRY_UNAVAILABLE, f"{host} sent an oversized {response.status_code} answer"
+    )
+
+
+def _status_failure(
+    host: str, method: str, url: str, status: int, headers: httpx.Headers
+) -> TransientFailure:
+    where = f"{host} answered {status} to {method} {_path_of(url)}"
+    if status == 429:
+        retry = headers.get("Retry-After")
+        return TransientFailure(
+            Reason.REGISTRY_RATE_LIMITED, where + (f" (retry after {retry}s)" if retry else "")
+        )
+    if status in (401, 403):
+        return TransientFailure(Reason.REGISTRY_AUTH_FAILED, where)
+    return TransientFailure(Reason.REGISTRY_UNAVAILABLE, where)
+
+
+def _path_of(url: str) -> str:
+    return urllib.parse.urlsplit(url).path

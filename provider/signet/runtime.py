@@ -1,0 +1,77 @@
+"""The composition root: the one place that wires trust, registry client, workers and engine.
+
+`signet serve`, `signet verify`, `signet record` and the tests all build the engine here, so
+there is one wiring to get right, and one place to add to when a new part arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import httpcore
+import httpx
+
+from .engine import Engine, EngineSettings
+from .metrics import Metrics
+from .oci.client import Limits, RegistryClient
+from .oci.dns import Resolver
+from .trust import TrustConfig
+from .workers import CpuPool
+
+__all__ = ["Runtime", "build", "running"]
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    engine: Engine
+    registry: RegistryClient
+    cpu: CpuPool
+    metrics: Metrics
+
+    async def aclose(self) -> None:
+        await self.registry.aclose()
+        self.cpu.close()
+
+
+def build(
+    trust: Callable[[], TrustConfig],
+    *,
+    settings: EngineSettings | None = None,
+    limits: Limits | None = None,
+    metrics: Metrics | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    resolver: Resolver | None = None,
+    network: httpcore.AsyncNetworkBackend | None = None,
+    cpu_workers: int = 1,
+) -> Runtime:
+    """Everything an answer needs; `transport`, `network` and `resolver` replace the network
+    in tests (see RegistryClient)."""
+    metrics = metrics or Metrics()
+    registry = RegistryClient(
+        trust,
+        limits=limits,
+        metrics=metrics,
+        transport=transport,
+        resolver=resolver,
+        network=network,
+    )
+    cpu = CpuPool(workers=cpu_workers)
+    engine = Engine(trust, registry, metrics, settings, cpu)
+    return Runtime(engine, registry, cpu, metrics)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    trust: Callable[[], TrustConfig],
+    *,
+    settings: EngineSettings | None = None,
+    limits: Limits | None = None,
+) -> AsyncIterator[Runtime]:
+    """`build`, closed again on the way out (the CLI's one-shot commands)."""
+    runtime = build(trust, settings=settings, limits=limits)
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
