@@ -43,3 +43,11 @@ test_recorded_transient_failure_is_denied if {
 	contains(msg, "REGISTRY_UNAVAILABLE")
 	contains(msg, "retry shortly")
 }
+
+signed_tag := contract.request_keys[3]
+
+test_recorded_tag_is_denied_naming_the_digest_it_resolved_to if {
+	some msg in messages([signed_tag])
+	contains(msg, sprintf("image <%v>: not pinned to a digest", [signed_tag]))
+	contains(msg, sprintf("Write it as <%v>", [signed]))
+}

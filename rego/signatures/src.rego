@@ -1,6 +1,7 @@
-# Signet image signatures: every image of a Pod (containers, initContainers, ephemeralContainers)
-# must carry valid signatures from the attestors the constraint requires, as reported by the
-# Signet external data provider. Every way the answer can be missing or unusable is a violation.
+# Signet image signatures: every image of a Pod (containers, initContainers, ephemeralContainers,
+# image volumes) must be pinned to a digest and carry valid signatures from the attestors the
+# constraint requires, as reported by the Signet external data provider. Every way the answer can
+# be missing or unusable is a violation.
 package signetimagesignatures
 
 # Rego v1 syntax (the template declares source version v1); Gatekeeper refuses `import rego.v1`.
@@ -21,21 +22,33 @@ any_of_minimum := object.get(any_of, "minimum", 1)
 
 exempt_patterns := object.get(input.parameters, "exemptImages", [])
 
-# The containers of the reviewed object, each with the kind word used in messages.
-containers contains {"kind": "container", "name": c.name, "image": c.image} if {
+# A tag is resolved when Signet verifies it and again when the kubelet pulls it, and may point at
+# another image by then; only a digest names what was verified. Signet's pinning mutator writes
+# the digest in; when it did not run (Gatekeeper's mutating webhook fails open by default), this
+# is what stops the tag.
+require_digest := object.get(input.parameters, "requireDigest", true)
+
+# Every place the reviewed Pod names an image, with the kind word used in messages.
+images_named contains {"kind": "container", "name": c.name, "image": c.image} if {
 	some c in object.get(input.review.object.spec, "containers", [])
 }
 
-containers contains {"kind": "initContainer", "name": c.name, "image": c.image} if {
+images_named contains {"kind": "initContainer", "name": c.name, "image": c.image} if {
 	some c in object.get(input.review.object.spec, "initContainers", [])
 }
 
-containers contains {"kind": "ephemeralContainer", "name": c.name, "image": c.image} if {
+images_named contains {"kind": "ephemeralContainer", "name": c.name, "image": c.image} if {
 	some c in object.get(input.review.object.spec, "ephemeralContainers", [])
 }
 
+# Image volumes (Kubernetes 1.31+, on by default from 1.35) mount an image's files into the Pod.
+images_named contains {"kind": "imageVolume", "name": v.name, "image": v.image.reference} if {
+	some v in object.get(input.review.object.spec, "volumes", [])
+	is_string(v.image.reference)
+}
+
 checked contains c if {
-	some c in containers
+	some c in images_named
 	not exempt(c.image)
 }
 
@@ -72,6 +85,19 @@ violation contains {"msg": msg} if {
 	some problem in problems(c.image)
 	msg := sprintf("%v <%v> image <%v>: %v", [c.kind, c.name, c.image, problem])
 }
+
+violation contains {"msg": msg} if {
+	require_digest
+	some c in checked
+	not pinned(c.image)
+	msg := sprintf("%v <%v> image <%v>: not pinned to a digest; the pinning mutator did not run, so what the kubelet pulls may not be what was verified. Write it as <%v>, or have Gatekeeper's mutating webhook fail closed (mutatingWebhookFailurePolicy: Fail)", [c.kind, c.name, c.image, pinned_form(c.image)])
+}
+
+pinned(image) if regex.match(`@sha256:[0-9a-f]{64}$`, image)
+
+pinned_form(image) := sprintf("%v@%v", [image_name(image), reports[image].digest]) if {
+	is_string(reports[image].digest)
+} else := sprintf("%v@sha256:<digest>", [image_name(image)])
 
 # The provider said this image failed in a way it reports as an error.
 problems(image) := {sprintf("signature check failed: %v", [errors[image]])} if {

@@ -6,9 +6,15 @@ import data.signetimagesignatures
 
 # -- fixtures ---------------------------------------------------------------------------------
 
-signed_image := "registry.example.com/team/app:1.0"
+# As validation sees them: pinned to a digest by Signet's mutator.
+signed_image := "registry.example.com/team/app@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
-unsigned_image := "registry.example.com/team/tool:2.0"
+unsigned_image := "registry.example.com/team/tool@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+both_image := "registry.example.com/team/both@sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+
+# As written in a manifest, when the mutator did not run.
+signed_tag := "registry.example.com/team/app:1.0"
 
 digest := "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -31,7 +37,8 @@ failure(attestor, reason) := {
 answers := {
 	signed_image: report(signed_image, ["dev-team"], [failure("security-team", "NOT_SIGNED_BY_ATTESTOR")]),
 	unsigned_image: report(unsigned_image, [], [failure("dev-team", "NO_SIGNATURE"), failure("security-team", "NO_SIGNATURE")]),
-	"registry.example.com/team/both:1": report("registry.example.com/team/both:1", ["dev-team", "security-team"], []),
+	both_image: report(both_image, ["dev-team", "security-team"], []),
+	signed_tag: report(signed_tag, ["dev-team"], []),
 }
 
 provider_ok(request) := {
@@ -142,7 +149,7 @@ test_without_requirements_one_attestor_is_enough if {
 
 test_m_of_n_satisfied if {
 	parameters := {"anyOf": {"attestors": ["dev-team", "security-team", "qa"], "minimum": 2}}
-	count(violations(pod([container("app", "registry.example.com/team/both:1")]), parameters, "ok")) == 0
+	count(violations(pod([container("app", both_image)]), parameters, "ok")) == 0
 }
 
 test_a_pod_without_images_never_calls_the_provider if {
@@ -193,9 +200,67 @@ test_every_container_kind_is_checked if {
 	msgs := messages(obj, require_dev, "ok")
 	count(msgs) == 2
 	some init in msgs
-	startswith(init, "initContainer <init> image <registry.example.com/team/tool:2.0>")
+	startswith(init, sprintf("initContainer <init> image <%v>", [unsigned_image]))
 	some debug in msgs
-	startswith(debug, "ephemeralContainer <debug> image <registry.example.com/team/tool:2.0>")
+	startswith(debug, sprintf("ephemeralContainer <debug> image <%v>", [unsigned_image]))
+}
+
+test_an_image_volume_is_checked_like_a_container if {
+	obj := {"kind": "Pod", "spec": {
+		"containers": [container("app", signed_image)],
+		"volumes": [
+			{"name": "payload", "image": {"reference": unsigned_image, "pullPolicy": "IfNotPresent"}},
+			{"name": "tools", "image": {"reference": signed_image}},
+			{"name": "scratch", "emptyDir": {}},
+		],
+	}}
+	msgs := messages(obj, require_dev, "ok")
+	msgs == {sprintf(
+		"imageVolume <payload> image <%v>: not signed by <dev-team>: NO_SIGNATURE -> sign registry.example.com/team/x@%v with a dev-team key",
+		[unsigned_image, digest],
+	)}
+	signetimagesignatures.keys == [signed_image, unsigned_image] with input as inp(obj, require_dev)
+}
+
+test_an_image_volume_written_by_tag_is_denied if {
+	obj := {"kind": "Pod", "spec": {"containers": [], "volumes": [{"name": "payload", "image": {"reference": signed_tag}}]}}
+	some msg in messages(obj, require_dev, "ok")
+	startswith(msg, sprintf("imageVolume <payload> image <%v>: not pinned to a digest", [signed_tag]))
+}
+
+# -- digests ------------------------------------------------------------------------------------
+
+test_a_signed_image_written_by_tag_is_denied_with_its_pinned_form if {
+	msgs := messages(pod([container("app", signed_tag)]), require_dev, "ok")
+	msgs == {sprintf(
+		"container <app> image <%v>: not pinned to a digest; the pinning mutator did not run, so what the kubelet pulls may not be what was verified. Write it as <registry.example.com/team/app@%v>, or have Gatekeeper's mutating webhook fail closed (mutatingWebhookFailurePolicy: Fail)",
+		[signed_tag, digest],
+	)}
+}
+
+test_a_tag_without_an_answer_gets_both_problems if {
+	msgs := messages(pod([container("app", signed_tag)]), require_dev, "down")
+	count(msgs) == 2
+	some pin in msgs
+	contains(pin, "Write it as <registry.example.com/team/app@sha256:<digest>>")
+}
+
+test_a_tag_is_accepted_when_the_constraint_does_not_require_digests if {
+	parameters := object.union(require_dev, {"requireDigest": false})
+	count(violations(pod([container("app", signed_tag)]), parameters, "ok")) == 0
+}
+
+test_a_tag_and_digest_reference_is_pinned if {
+	image := sprintf("registry.example.com/team/app:1.0@%v", [digest])
+	signetimagesignatures.pinned(image)
+	not signetimagesignatures.pinned(signed_tag)
+	not signetimagesignatures.pinned("registry.example.com/team/app@sha256:ABC")
+	not signetimagesignatures.pinned(sprintf("registry.example.com/team/app@%v:1", [digest]))
+}
+
+test_an_exempt_image_needs_no_digest if {
+	parameters := object.union(require_dev, {"exemptImages": ["registry.example.com/team/app"]})
+	count(violations(pod([container("app", signed_tag)]), parameters, "down")) == 0
 }
 
 test_update_is_checked_like_create if {

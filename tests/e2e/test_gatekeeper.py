@@ -4,6 +4,8 @@ registry and real cosign signatures; `kubectl` is the user."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from tests.support.images import push_image
 from tests.support.procs import free_port
 from tests.support.provider import Provider, run_provider
 from tests.support.registry import Registry, run_registry
+from tests.support.stalling import StallingRegistry, run_stalling_registry
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +38,16 @@ class Cluster:
     signed: str
     unsigned: str
     signed_digest: str
+    unsigned_digest: str
     flaky: Path  # a second registry's storage, stopped between tests
     flaky_port: int
+    flaky_digest: str
+    stalling: StallingRegistry  # the same registry, behind a proxy that can stall tag lookups
+
+    @property
+    def unsigned_pinned(self) -> str:
+        """What the unsigned image is called once Signet's mutator pinned it."""
+        return f"{self.registry.host}/e2e/app@{self.unsigned_digest}"
 
     def run_pod(self, name: str, image: str) -> tuple[int, str]:
         result = self.gatekeeper.kubectl(
@@ -44,12 +55,27 @@ class Cluster:
         )
         return result.returncode, result.stdout + result.stderr
 
+    def image_after_admission(self, name: str, image: str) -> str:
+        """The image a Pod written with `image` has once admitted (a server-side dry run), or
+        why it was refused."""
+        result = self.gatekeeper.kubectl(
+            "run",
+            name,
+            f"--image={image}",
+            "--restart=Never",
+            "--dry-run=server",
+            "-o",
+            "jsonpath={.spec.containers[0].image}",
+            check=False,
+        )
+        return result.stdout.strip() if result.returncode == 0 else result.stderr
+
 
 @pytest.fixture(scope="module")
 def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     work = tmp_path_factory.mktemp("e2e")
     signed_digest = push_image(registry.url, "e2e/app", "signed", seed="e2e-signed")
-    push_image(registry.url, "e2e/app", "unsigned", seed="e2e-unsigned")
+    unsigned_digest = push_image(registry.url, "e2e/app", "unsigned", seed="e2e-unsigned")
     keys = cosign.generate_key_pair("v3.1.3", work / "keys")
     cosign.sign("v3.1.3", keys.private, f"{registry.host}/e2e/app@{signed_digest}")
     security = cosign.generate_key_pair("v3.1.3", work / "security-keys")
@@ -60,12 +86,15 @@ def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with run_registry(work / "flaky", port=flaky_port) as flaky:
         flaky_digest = push_image(flaky.url, "flaky/app", "v1", seed="e2e-flaky")
         cosign.sign("v3.1.3", keys.private, f"{flaky.host}/flaky/app@{flaky_digest}")
+    stack = contextlib.ExitStack()
+    stalling = stack.enter_context(run_stalling_registry(registry.url))
     config = write_trust(
         work / "trust",
         {"dev-team": [keys.public], "security-team": [security.public]},
-        [registry.host, f"127.0.0.1:{flaky_port}"],
+        [registry.host, f"127.0.0.1:{flaky_port}", stalling.host],
     )
     with (
+        stack,
         run_gatekeeper(work / "cluster") as gatekeeper,
         run_provider(
             config,
@@ -76,11 +105,15 @@ def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
     ):
         ca_bundle = base64.b64encode(provider.certs.ca.read_bytes()).decode()
         gatekeeper.apply((ROOT / "gatekeeper/signatures/template.yaml").read_text())
-        gatekeeper.apply(
-            "apiVersion: externaldata.gatekeeper.sh/v1beta1\nkind: Provider\n"
-            f"metadata: {{name: signet}}\nspec:\n  url: {provider.url}/validate\n"
-            f"  timeout: 3\n  caBundle: {ca_bundle}\n"
-        )
+        # The pack's Provider objects (timeouts 3 s and 1 s) and pinning mutators, as installed.
+        for name, path in (("signet", "validate"), ("signet-mutate", "mutate")):
+            gatekeeper.apply(
+                "apiVersion: externaldata.gatekeeper.sh/v1beta1\nkind: Provider\n"
+                f"metadata: {{name: {name}}}\nspec:\n  url: {provider.url}/{path}\n"
+                f"  timeout: {3 if path == 'validate' else 1}\n  caBundle: {ca_bundle}\n"
+            )
+        for mutator in sorted((ROOT / "gatekeeper/mutation").glob("pin-*.yaml")):
+            gatekeeper.apply(mutator)
         deadline = time.monotonic() + 90
         while (
             gatekeeper.kubectl(
@@ -103,14 +136,18 @@ def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
             f"{registry.host}/e2e/app:signed",
             f"{registry.host}/e2e/app:unsigned",
             signed_digest,
+            unsigned_digest,
             work / "flaky",
             flaky_port,
+            flaky_digest,
+            stalling,
         )
-        # Enforcement starts once Gatekeeper has ingested the template, constraint and Provider.
+        # Enforcement starts once Gatekeeper has ingested the template, constraint, Providers and
+        # mutators: an unsigned image is refused, pinned.
         deadline = time.monotonic() + 90
         while True:
             code, output = current.run_pod("probe", current.unsigned)
-            if code != 0 and "NO_SIGNATURE" in output:
+            if code != 0 and f"image <{current.unsigned_pinned}>: not signed" in output:
                 break
             if code == 0:
                 gatekeeper.kubectl("delete", "pod", "probe", "--wait=false", check=False)
@@ -129,10 +166,9 @@ def test_an_unsigned_pod_is_denied_with_reason_and_remediation(cluster: Cluster)
     assert code != 0
     assert 'admission webhook "validation.gatekeeper.sh" denied the request' in output
     assert (
-        f"container <unsigned> image <{cluster.unsigned}>: not signed by <dev-team>: NO_SIGNATURE"
-        in output
+        f"container <unsigned> image <{cluster.unsigned_pinned}>: not signed by <dev-team>: "
+        f"NO_SIGNATURE -> sign {cluster.unsigned_pinned} with a dev-team key" in output
     )
-    assert f"sign {cluster.registry.host}/e2e/app@sha256:" in output
 
 
 def test_an_unsigned_init_container_is_denied(cluster: Cluster) -> None:
@@ -145,7 +181,7 @@ spec:
 """
     result = cluster.gatekeeper.kubectl("apply", "-f", "-", stdin=pod, check=False)
     assert result.returncode != 0
-    assert f"initContainer <setup> image <{cluster.unsigned}>" in result.stderr
+    assert f"initContainer <setup> image <{cluster.unsigned_pinned}>: not signed" in result.stderr
 
 
 def test_an_unsigned_ephemeral_container_is_denied(cluster: Cluster) -> None:
@@ -158,8 +194,8 @@ def test_an_unsigned_ephemeral_container_is_denied(cluster: Cluster) -> None:
     )
     assert denied.returncode != 0
     assert (
-        f"ephemeralContainer <debugger> image <{cluster.unsigned}>: not signed by <dev-team>: "
-        "NO_SIGNATURE" in denied.stderr
+        f"ephemeralContainer <debugger> image <{cluster.unsigned_pinned}>: not signed by "
+        "<dev-team>: NO_SIGNATURE" in denied.stderr
     ), denied.stderr
     admitted = cluster.gatekeeper.kubectl(
         "debug", "debug-target", f"--image={cluster.signed}", "-c", "signed-debugger", check=False
@@ -202,7 +238,10 @@ def test_an_unsigned_deployment_is_denied_at_creation(cluster: Cluster) -> None:
         assert time.monotonic() < deadline, "the Deployment was never refused"
         time.sleep(2)
     assert "[Implied by signet-expand-workloads]" in result.stderr
-    assert f"image <{cluster.unsigned}>: not signed by <dev-team>: NO_SIGNATURE" in result.stderr
+    # Gatekeeper runs the pinning mutators on the Pod it expands, too.
+    assert f"image <{cluster.unsigned_pinned}>: not signed by <dev-team>: NO_SIGNATURE" in (
+        result.stderr
+    )
     signed = gatekeeper.kubectl(
         "apply", "-f", "-", stdin=deployment("signed-deploy", cluster.signed), check=False
     )
@@ -244,39 +283,97 @@ def test_warn_mode_admits_with_a_warning(cluster: Cluster) -> None:
 
 
 def test_an_admitted_pod_is_pinned_to_the_verified_digest(cluster: Cluster) -> None:
-    gatekeeper = cluster.gatekeeper
-    ca_bundle = base64.b64encode(cluster.provider.certs.ca.read_bytes()).decode()
-    gatekeeper.apply(
-        "apiVersion: externaldata.gatekeeper.sh/v1beta1\nkind: Provider\n"
-        f"metadata: {{name: signet-mutate}}\nspec:\n  url: {cluster.provider.url}/mutate\n"
-        f"  timeout: 2\n  caBundle: {ca_bundle}\n"
-    )
-    gatekeeper.apply((ROOT / "gatekeeper/mutation/pin-containers.yaml").read_text())
     pinned = f"{cluster.registry.host}/e2e/app@{cluster.signed_digest}"
+    assert cluster.image_after_admission("pinned", cluster.signed) == pinned
 
-    def image_after_admission(name: str) -> str:
-        result = gatekeeper.kubectl(
-            "run",
-            name,
-            f"--image={cluster.signed}",
-            "--restart=Never",
-            "--dry-run=server",
-            "-o",
-            "jsonpath={.spec.containers[0].image}",
-            check=False,
-        )
-        return result.stdout.strip() if result.returncode == 0 else result.stderr
 
-    deadline = time.monotonic() + 60
-    while (image := image_after_admission("pinned")) != pinned:
-        assert time.monotonic() < deadline, f"never pinned: {image}"
-        time.sleep(2)
-    # Remove the mutator again, and wait until Gatekeeper has let go of it.
-    gatekeeper.kubectl("delete", "assign", "signet-pin-containers")
-    deadline = time.monotonic() + 60
-    while image_after_admission("unpinned") != cluster.signed:
-        assert time.monotonic() < deadline, "the mutator was never removed"
-        time.sleep(2)
+def test_a_tag_is_denied_when_its_registry_stalls_the_pinning_lookup(cluster: Cluster) -> None:
+    """The mutating webhook fails open (Ignore, 1 s) and the registry takes 1.5 s to answer the
+    tag lookup: /mutate gives up at its own 0.8 s, and the Pod is refused, not admitted unpinned.
+    With the registry answering again, the same Pod is admitted, pinned."""
+    stalled = cluster.stalling
+    image = f"{stalled.host}/e2e/app:signed"
+    stalled.stall_tags = 1.5
+    try:
+        code, output = cluster.run_pod("stalled-tag", image)
+    finally:
+        stalled.stall_tags = 0
+    assert code != 0, output
+    assert stalled.tag_lookups >= 1
+    assert "DEADLINE_EXCEEDED" in output or f"image <{image}>: not pinned to a digest" in output
+    assert cluster.image_after_admission("healthy-tag", image) == (
+        f"{stalled.host}/e2e/app@{cluster.signed_digest}"
+    )
+
+
+def test_a_tag_is_denied_when_the_mutating_webhook_fails_open(cluster: Cluster) -> None:
+    """Gatekeeper's mutating webhook unreachable, with the chart's failurePolicy Ignore: the API
+    server admits the Pod unmutated, and validation refuses the tag, naming the digest to pin."""
+    with cluster.gatekeeper.mutation_unreachable():
+        deadline = time.monotonic() + 30
+        while True:
+            code, output = cluster.run_pod("unmutated", cluster.signed)
+            if code != 0:
+                break
+            cluster.gatekeeper.kubectl("delete", "pod", "unmutated", "--wait=false", check=False)
+            assert time.monotonic() < deadline, "the webhook change never took effect"
+            time.sleep(1)
+    pinned = f"{cluster.registry.host}/e2e/app@{cluster.signed_digest}"
+    assert (
+        f"container <unmutated> image <{cluster.signed}>: not pinned to a digest; the pinning "
+        f"mutator did not run" in output
+    ), output
+    assert f"Write it as <{pinned}>" in output
+    assert "mutatingWebhookFailurePolicy: Fail" in output
+
+
+def image_volume_pod(name: str, volume_image: str, app_image: str) -> str:
+    return f"""apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: default}}
+spec:
+  containers:
+    - name: app
+      image: "{app_image}"
+      volumeMounts: [{{name: payload, mountPath: /payload}}]
+  volumes:
+    - name: payload
+      image: {{reference: "{volume_image}", pullPolicy: IfNotPresent}}
+    - name: scratch
+      emptyDir: {{}}
+"""
+
+
+def test_an_unsigned_image_volume_is_denied_and_a_signed_one_is_pinned(cluster: Cluster) -> None:
+    """A signed container could run /payload/run.sh from an unsigned image volume."""
+    gatekeeper = cluster.gatekeeper
+    denied = gatekeeper.kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=image_volume_pod("unsigned-volume", cluster.unsigned, cluster.signed),
+        check=False,
+    )
+    assert denied.returncode != 0
+    assert (
+        f"imageVolume <payload> image <{cluster.unsigned_pinned}>: not signed by <dev-team>: "
+        "NO_SIGNATURE" in denied.stderr
+    ), denied.stderr
+    admitted = gatekeeper.kubectl(
+        "apply",
+        "-f",
+        "-",
+        "--dry-run=server",
+        "-o",
+        "json",
+        stdin=image_volume_pod("signed-volume", cluster.signed, cluster.signed),
+        check=False,
+    )
+    assert admitted.returncode == 0, admitted.stderr
+    volumes = json.loads(admitted.stdout)["spec"]["volumes"]
+    pinned = f"{cluster.registry.host}/e2e/app@{cluster.signed_digest}"
+    assert volumes[0]["image"]["reference"] == pinned
+    assert "image" not in volumes[1], "the mutator leaves other volumes alone"
 
 
 def test_m_of_n_sign_off(cluster: Cluster) -> None:
@@ -352,26 +449,37 @@ def test_audit_reports_a_pre_existing_unsigned_pod(cluster: Cluster) -> None:
 
 def test_registry_down_denies_and_recovery_admits_at_once(cluster: Cluster) -> None:
     """A transient failure travels in systemError, which Gatekeeper never caches: the image is
-    admitted as soon as the registry is back, not after Gatekeeper's 3-minute response cache."""
-    image = f"127.0.0.1:{cluster.flaky_port}/flaky/app:v1"
-    code, output = cluster.run_pod("registry-down", image)
+    admitted as soon as the registry is back, not after Gatekeeper's 3-minute response cache.
+    By tag, pinning fails first (the mutation is refused); by digest, validation refuses."""
+    tag = f"127.0.0.1:{cluster.flaky_port}/flaky/app:v1"
+    pinned = f"127.0.0.1:{cluster.flaky_port}/flaky/app@{cluster.flaky_digest}"
+    code, output = cluster.run_pod("registry-down", tag)
     assert code != 0
-    assert f"image <{image}>: not verified: the provider could not answer now" in output
+    assert 'admission webhook "mutation.gatekeeper.sh" denied the request' in output
+    assert f"{tag}: REGISTRY_UNAVAILABLE: cannot reach 127.0.0.1:{cluster.flaky_port}" in output
+    code, output = cluster.run_pod("registry-down-pinned", pinned)
+    assert code != 0
+    assert f"image <{pinned}>: not verified: the provider could not answer now" in output
     assert "REGISTRY_UNAVAILABLE" in output
     with run_registry(cluster.flaky, port=cluster.flaky_port):
-        code, output = cluster.run_pod("registry-back", image)
-    assert code == 0, output
+        code, output = cluster.run_pod("registry-back", tag)
+        assert code == 0, output
+        code, output = cluster.run_pod("registry-back-pinned", pinned)
+        assert code == 0, output
 
 
 def test_with_the_provider_stopped_new_images_are_denied(cluster: Cluster) -> None:
-    """Fail closed. (Gatekeeper still answers from its cache for images it asked about before.)"""
+    """Fail closed. (Gatekeeper still answers from its cache for images it asked about before.)
+    The pinning mutator asks first, for a digest too (it maps to itself), so the mutation is what
+    refuses; the policy's own answer to a provider that is down is in the Rego tests."""
     new = push_image(cluster.registry.url, "e2e/app", "never-asked", seed="e2e-never-asked")
-    assert new
     cluster.provider.stop()
     code, output = cluster.run_pod("provider-down", f"{cluster.registry.host}/e2e/app:never-asked")
     assert code != 0
-    assert "denied the request" in output
-    assert "not verified: the provider could not answer now" in output
+    assert 'admission webhook "mutation.gatekeeper.sh" denied the request' in output
+    code, output = cluster.run_pod("provider-down-pinned", f"{cluster.registry.host}/e2e/app@{new}")
+    assert code != 0
+    assert "/mutate" in output and "connection refused" in output
 
 
 HELM = ROOT / ".tools" / "helm-v3.22.0" / "helm"
@@ -440,4 +548,4 @@ def test_the_chart_and_the_pack_apply_cleanly(cluster: Cluster) -> None:
         check=False,
     )
     assert pack.returncode == 0, pack.stderr
-    assert pack.stdout.count("(server dry run)") == 8
+    assert pack.stdout.count("(server dry run)") == 9

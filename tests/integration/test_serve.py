@@ -29,8 +29,11 @@ pytestmark = pytest.mark.integration
 
 
 class Stack:
-    def __init__(self, provider: Provider, signed: str, unsigned: str, digest: str) -> None:
+    def __init__(
+        self, provider: Provider, signed: str, unsigned: str, digest: str, unsigned_digest: str
+    ) -> None:
         self.provider, self.signed, self.unsigned, self.digest = provider, signed, unsigned, digest
+        self.unsigned_digest = unsigned_digest
 
     def post(self, path: str, body: bytes) -> dict[str, Any]:
         with self.provider.client() as client:
@@ -58,7 +61,7 @@ def provider_request(*keys: object) -> bytes:
 def stack(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("serve")
     digest = push_image(registry.url, "serve/app", "signed", seed="serve-signed")
-    push_image(registry.url, "serve/app", "unsigned", seed="serve-unsigned")
+    unsigned_digest = push_image(registry.url, "serve/app", "unsigned", seed="serve-unsigned")
     keys = cosign.generate_key_pair("v3.1.3", work / "keys")
     cosign.sign("v3.1.3", keys.private, f"{registry.host}/serve/app@{digest}")
     # 127.0.0.1:9 is a configured registry that is down (nothing listens on the discard port).
@@ -69,6 +72,7 @@ def stack(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Itera
             f"{registry.host}/serve/app:signed",
             f"{registry.host}/serve/app:unsigned",
             digest,
+            unsigned_digest,
         )
 
 
@@ -218,14 +222,19 @@ def test_the_rego_contract_fixture_is_what_the_provider_answers(stack: Stack) ->
     Regenerate with SIGNET_UPDATE_CONTRACT=1 after an intended change of the answer.
     """
     down = "127.0.0.1:9/nothing/here:v1"
-    answer = stack.post("/validate", provider_request(stack.signed, stack.unsigned, down))
     host = stack.signed.split("/")[0]
+    # As validation sees them once the mutator pinned them, and one tag as written.
+    keys = (
+        f"{host}/serve/app@{stack.digest}",
+        f"{host}/serve/app@{stack.unsigned_digest}",
+        down,
+        stack.signed,
+    )
+    answer = stack.post("/validate", provider_request(*keys))
     text = json.dumps(answer, indent=2, sort_keys=True).replace(host, "registry.test:5000")
     text = re.sub(r'"key": "[0-9a-f]{16}"', '"key": "<key id>"', text)
     recorded = {
-        "request_keys": [
-            k.replace(host, "registry.test:5000") for k in (stack.signed, stack.unsigned, down)
-        ],
+        "request_keys": [k.replace(host, "registry.test:5000") for k in keys],
         "answer": json.loads(text),
     }
     rendered = json.dumps(recorded, indent=2, sort_keys=True) + "\n"

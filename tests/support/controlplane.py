@@ -7,6 +7,7 @@ pointed at 127.0.0.1. No controllers run: Pods are admitted, never scheduled.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import ipaddress
@@ -35,6 +36,7 @@ class Gatekeeper:
     kubeconfig: Path
     certs: Path  # ca.crt, tls.crt, tls.key: Gatekeeper's webhook and client certificate
     work: Path
+    webhook_port: int = 0
 
     def kubectl(
         self, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 60
@@ -54,6 +56,17 @@ class Gatekeeper:
     def apply(self, document: str | Path) -> None:
         text = document.read_text() if isinstance(document, Path) else document
         self.kubectl("apply", "-f", "-", stdin=text)
+
+    @contextlib.contextmanager
+    def mutation_unreachable(self) -> Iterator[None]:
+        """Point the mutating webhook at a port where nothing listens, as when Gatekeeper's
+        mutation is down; with failurePolicy Ignore the API server then admits unmutated."""
+        ca_bundle = base64.b64encode((self.certs / "ca.crt").read_bytes()).decode()
+        self.apply(_webhooks(free_port(), ca_bundle, mutating_only=True))
+        try:
+            yield
+        finally:
+            self.apply(_webhooks(self.webhook_port, ca_bundle, mutating_only=True))
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
@@ -210,6 +223,8 @@ def run_gatekeeper(work: Path) -> Iterator[Gatekeeper]:
                 "--authorization-mode=RBAC",
                 "--service-cluster-ip-range=10.0.0.0/24",
                 f"--cert-dir={work / 'apiserver-certs'}",
+                # Image volumes: beta in 1.33-1.34 and off by default; on by default from 1.35.
+                "--feature-gates=ImageVolume=true",
             ],
         )
         kubeconfig = work / "kubeconfig"
@@ -246,7 +261,8 @@ def run_gatekeeper(work: Path) -> Iterator[Gatekeeper]:
         (certs / "ca.crt").write_bytes((pki / "ca.crt").read_bytes())
         (certs / "tls.crt").write_bytes((pki / "gatekeeper.crt").read_bytes())
         (certs / "tls.key").write_bytes((pki / "gatekeeper.key").read_bytes())
-        gatekeeper = Gatekeeper(kubeconfig, certs, work)
+        webhook_port, health_port = free_port(), free_port()
+        gatekeeper = Gatekeeper(kubeconfig, certs, work, webhook_port)
         _wait(
             lambda: gatekeeper.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
             "kube-apiserver",
@@ -261,7 +277,6 @@ def run_gatekeeper(work: Path) -> Iterator[Gatekeeper]:
         )
         audit_cache = work / "audit-cache"  # audit pages listed objects through it
         audit_cache.mkdir()
-        webhook_port, health_port = free_port(), free_port()
         metrics_port, prometheus_port = free_port(), free_port()
         gk_log = start(
             "gatekeeper",
@@ -296,7 +311,7 @@ def run_gatekeeper(work: Path) -> Iterator[Gatekeeper]:
             90,
             gk_log,
         )
-        ca_bundle = __import__("base64").b64encode((pki / "ca.crt").read_bytes()).decode()
+        ca_bundle = base64.b64encode((pki / "ca.crt").read_bytes()).decode()
         gatekeeper.apply(_webhooks(webhook_port, ca_bundle))
         yield gatekeeper
     finally:
@@ -304,14 +319,18 @@ def run_gatekeeper(work: Path) -> Iterator[Gatekeeper]:
             stop(process)
 
 
-def _webhooks(port: int, ca_bundle: str) -> str:
+def _webhooks(port: int, ca_bundle: str, *, mutating_only: bool = False) -> str:
+    """Gatekeeper's webhooks as its Helm chart installs them, but for the validating webhook's
+    failure policy and timeout: Fail and 5 s, as Signet's README recommends. The mutating
+    webhook keeps the chart's defaults (failurePolicy Ignore, 1 s), which Signet must be safe
+    under."""
     rules = """
     rules:
       - apiGroups: ["*"]
         apiVersions: ["*"]
         operations: ["CREATE", "UPDATE"]
         resources: ["*", "pods/ephemeralcontainers"]"""
-    return f"""apiVersion: admissionregistration.k8s.io/v1
+    validating = f"""apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingWebhookConfiguration
 metadata:
   name: gatekeeper-validating-webhook-configuration
@@ -328,8 +347,8 @@ webhooks:
     clientConfig:
       url: https://127.0.0.1:{port}/v1/admit
       caBundle: {ca_bundle}{rules}
----
-apiVersion: admissionregistration.k8s.io/v1
+"""
+    mutating = f"""apiVersion: admissionregistration.k8s.io/v1
 kind: MutatingWebhookConfiguration
 metadata:
   name: gatekeeper-mutating-webhook-configuration
@@ -337,8 +356,8 @@ webhooks:
   - name: mutation.gatekeeper.sh
     admissionReviewVersions: ["v1", "v1beta1"]
     sideEffects: None
-    failurePolicy: Fail
-    timeoutSeconds: 3
+    failurePolicy: Ignore
+    timeoutSeconds: 1
     reinvocationPolicy: Never
     matchPolicy: Exact
     namespaceSelector:
@@ -348,3 +367,4 @@ webhooks:
       url: https://127.0.0.1:{port}/v1/mutate
       caBundle: {ca_bundle}{rules}
 """
+    return mutating if mutating_only else f"{validating}---\n{mutating}"

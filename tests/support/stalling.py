@@ -1,0 +1,73 @@
+"""A registry that stalls tag lookups on demand: a reverse proxy in front of a real registry.
+
+Everything is passed through to the registry behind it, unchanged; while `stall_tags` is set, a
+manifest request by tag (not by digest) waits that many seconds first, as an overloaded registry
+or one an attacker controls can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .procs import free_port, wait_for_http
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "host"}
+
+
+@dataclass
+class StallingRegistry:
+    host: str  # 127.0.0.1:PORT
+    stall_tags: float = 0.0
+    tag_lookups: int = 0
+
+
+@contextlib.contextmanager
+def run_stalling_registry(upstream: str) -> Iterator[StallingRegistry]:
+    """A proxy to `upstream` (http://host:port) on a port of its own."""
+    port = free_port()
+    state = StallingRegistry(f"127.0.0.1:{port}")
+    client = httpx.AsyncClient(base_url=upstream, timeout=30)
+
+    async def forward(request: Request) -> Response:
+        path = request.url.path
+        reference = path.rsplit("/", 1)[-1]
+        if "/manifests/" in path and not reference.startswith("sha256:"):
+            state.tag_lookups += 1
+            if state.stall_tags:
+                await asyncio.sleep(state.stall_tags)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        answer = await client.request(
+            request.method,
+            path,
+            params=request.query_params,
+            headers=headers,
+            content=await request.body(),
+        )
+        kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
+        return Response(answer.content, status_code=answer.status_code, headers=kept)
+
+    app = Starlette(
+        routes=[Route("/{path:path}", forward, methods=["GET", "HEAD", "POST", "PUT", "PATCH"])]
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for_http(f"http://{state.host}/v2/", ok=(200,))
+        yield state
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
