@@ -92,3 +92,30 @@ def test_an_endless_manifest_is_cut_off_at_the_cap(hostile: tuple[Provider, str]
     with provider.client() as client:
         assert client.get(f"{provider.url}/healthz").status_code == 200
     assert json.loads(json.dumps(item))  # the item is plain JSON
+
+
+@pytest.mark.parametrize(
+    ("spelling", "address", "problem"),
+    [
+        ("2852039166", "169.254.169.254", "link-local"),
+        ("0xa9fea9fe", "169.254.169.254", "link-local"),
+        ("0xa9.0xfe.0xa9.0xfe", "169.254.169.254", "link-local"),
+        ("0x7f000001", "127.0.0.1", "loopback"),
+    ],
+)
+def test_a_registry_spelled_as_a_number_is_judged_by_its_address(
+    hostile: tuple[Provider, str], spelling: str, address: str, problem: str
+) -> None:
+    """The OS would connect `2852039166` to 169.254.169.254 (cloud metadata); Signet checks the
+    address it would dial, not the spelling. (127.0.0.1:<port> is configured here, under that
+    name; spelled as a number it is not, and loopback is never contacted unconfigured.)"""
+    provider, host = hostile
+    port = host.rsplit(":", 1)[1]
+    key = f"{spelling}:{port}/status-500/app:v1"
+    response, took = validate(provider, key)
+    assert response["items"] == []
+    assert (
+        f"{key}: REGISTRY_UNAVAILABLE: refusing to contact {spelling} ({address}): {problem} "
+        "address" in response["systemError"]
+    )
+    assert took < 3
