@@ -13,7 +13,7 @@ GATOR := .tools/gator-v3.23.1/gator
 HELM := .tools/helm-v3.22.0/helm
 CHART := gatekeeper/chart/signet
 
-.PHONY: run test unit integration lint rego generate fmt tools venv bench clean
+.PHONY: run test unit integration lint rego generate fmt tools venv bench fuzz clean
 
 run: venv tools
 	$(BIN)/python scripts/demo.py
@@ -59,6 +59,14 @@ fmt: venv tools
 
 bench: venv tools
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/hostile.py
+
+# The fuzzers at length: Hypothesis with 5,000 examples per property, then atheris for
+# FUZZ_SECONDS per target (crashes land in fuzz-artifacts/). `make test` runs both, bounded.
+FUZZ_SECONDS ?= 60
+fuzz: venv
+	SIGNET_FUZZ_PROFILE=fuzz $(BIN)/python -m pytest -q tests/fuzz/test_properties.py
+	$(BIN)/python -m tests.fuzz.run --all --seconds $(FUZZ_SECONDS) --corpus fuzz-corpus
 
 tools:
 	bash scripts/install-tools.sh

@@ -50,7 +50,7 @@ def create_app(
 
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > settings.max_body_bytes:
+        if declared.isascii() and declared.isdigit() and int(declared) > settings.max_body_bytes:
             raise _TooLarge
         chunks: list[bytes] = []
         total = 0

@@ -32,7 +32,7 @@ from .trust import TrustConfig
 from .verify import ClassicEvidence, estimated_checks, failure_report, verify
 from .workers import CpuPool
 
-__all__ = ["Answer", "Engine", "EngineSettings", "Outcome"]
+__all__ = ["EXPRESS_BELOW", "Answer", "Engine", "EngineSettings", "Outcome"]
 
 decision_log = logging.getLogger("signet.decision")
 log = logging.getLogger("signet.engine")
@@ -43,6 +43,10 @@ T = TypeVar("T")
 # manifest JSON parsed per unit.
 _CHECK_COST = 1000
 _PARSE_BYTES = 20
+# Work this cheap (an ordinary image: a few checks) has a worker of its own (see workers).
+EXPRESS_BELOW = 32 * _CHECK_COST
+# A manifest this small is parsed on the loop (~0.1 ms): a trip to a worker would cost more.
+_PARSE_INLINE_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,9 @@ class Engine:
         self._answers: ExpiringCache[tuple[str, str], Answer] = ExpiringCache(
             self.settings.cache_size
         )
+        self._checks_per_host: dict[str, int] = {}
+        # Signature checks queued or running, by verdict key (see _check_signatures).
+        self._checking: dict[tuple[str, str, str, str], asyncio.Future[Report]] = {}
         cache = metrics.cache
         self._answer_hit, self._answer_miss = (
             cache.labels("answer", "hit"),
@@ -147,10 +154,12 @@ class Engine:
         outcomes: list[Outcome | None] = []
         misses: dict[int, asyncio.Future[Outcome]] = {}
         for index, key in enumerate(keys):
-            answer = self._answers.get((key, trust.fingerprint))
+            answer: Outcome | None = self._answers.get((key, trust.fingerprint))
+            if answer is None:
+                answer = self._refused_at_once(key)
             outcomes.append(answer)
             if answer is None:
-                misses[index] = asyncio.ensure_future(self._check_one(key, trust))
+                misses[index] = self._start_check(key, trust)
         self._answer_hit.inc(len(keys) - len(misses))
         self._answer_miss.inc(len(misses))
         if misses:
@@ -168,11 +177,46 @@ class Engine:
         self._log(keys, done, misses.keys(), 1000 * (time.perf_counter() - started))
         return done
 
+    def _refused_at_once(self, key: str) -> TransientFailure | None:
+        """A key whose registry has no room for more work is refused without starting any: a
+        request naming a thousand images on a slow registry costs little. Room is what the
+        registry client lets run and wait per host; checks already started count against it."""
+        try:
+            host = parse(key).api_host
+        except InvalidReference:
+            return None
+        started = self._checks_per_host.get(host, 0)
+        if started < self._registry.capacity:
+            return None
+        return TransientFailure(
+            Reason.REGISTRY_TIMEOUT,
+            f"{host} is answering slowly: {started} checks of its images are still running",
+        )
+
+    def _start_check(self, key: str, trust: TrustConfig) -> asyncio.Future[Outcome]:
+        try:
+            host: str | None = parse(key).api_host
+        except InvalidReference:
+            host = None
+        task = asyncio.ensure_future(self._check_one(key, trust))
+        if host is not None:
+            self._checks_per_host[host] = self._checks_per_host.get(host, 0) + 1
+            task.add_done_callback(lambda _: self._check_done(host))
+        return task
+
+    def _check_done(self, host: str) -> None:
+        left = self._checks_per_host[host] - 1
+        if left:
+            self._checks_per_host[host] = left
+        else:
+            del self._checks_per_host[host]
+
     async def _check_one(self, key: str, trust: TrustConfig) -> Outcome:
         try:
             report, lifetime = await self._check(key, trust)
         except TransientFailure as failure:
-            return failure
+            # A value from here on: no traceback, so nothing it passed through is kept alive.
+            return TransientFailure(failure.reason, failure.message)
         except Exception as exc:  # a bug must deny (uncached), not crash the request
             log.exception("unexpected error while checking %s", key)
             return TransientFailure(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
@@ -229,21 +273,55 @@ class Engine:
         return answer
 
     async def _evaluate(self, key: str, ref: Reference, digest: str, trust: TrustConfig) -> Report:
-        self._metrics.verifications.inc()
-        try:
-            evidence = await self._discover(ref, digest)
-        except DeterministicFailure as failure:
-            report = failure_report(key, digest, failure)
-        else:
-            report = await self._cpu.run(
+        verdict_key = (ref.registry, ref.repository, digest, trust.fingerprint)
+        checking = self._checking.get(verdict_key)
+        if checking is None:  # nothing queued for these signatures yet: fetch them
+            self._metrics.verifications.inc()
+            try:
+                evidence = await self._discover(ref, digest)
+            except DeterministicFailure as failure:
+                report = failure_report(key, digest, failure)
+                self._remember(verdict_key, report)
+                return report
+            checking = self._check_signatures(verdict_key, key, digest, evidence, trust)
+        return await asyncio.shield(checking)
+
+    def _check_signatures(
+        self,
+        verdict_key: tuple[str, str, str, str],
+        key: str,
+        digest: str,
+        evidence: ClassicEvidence | None,
+        trust: TrustConfig,
+    ) -> asyncio.Future[Report]:
+        """Queue the checks once per image. They outlive the flight that fetched the evidence
+        (its deadline may pass while they wait for a worker), and their verdict is cached when
+        they end, so evidence fetched is never fetched again just because checking it waited:
+        a flight that starts meanwhile awaits these checks instead."""
+        checking = asyncio.ensure_future(
+            self._cpu.run(
                 estimated_checks(evidence, trust) * _CHECK_COST,
-                lambda: verify(key, digest, evidence, trust),
+                verify,
+                key,
+                digest,
+                evidence,
+                trust,
             )
-        lifetime = self.settings.failed_ttl if report.failures else self.settings.verified_ttl
-        self._verdicts.put(
-            (ref.registry, ref.repository, digest, trust.fingerprint), report, lifetime
         )
-        return report
+        self._checking[verdict_key] = checking
+
+        def landed(done: asyncio.Future[Report]) -> None:
+            if self._checking.get(verdict_key) is done:
+                del self._checking[verdict_key]
+            if not done.cancelled() and done.exception() is None:
+                self._remember(verdict_key, done.result())
+
+        checking.add_done_callback(landed)
+        return checking
+
+    def _remember(self, verdict_key: tuple[str, str, str, str], report: Report) -> None:
+        lifetime = self.settings.failed_ttl if report.failures else self.settings.verified_ttl
+        self._verdicts.put(verdict_key, report, lifetime)
 
     async def _discover(self, ref: Reference, digest: str) -> ClassicEvidence | None:
         """Fetch the `.sig` manifest for `digest` and each distinct payload it lists."""
@@ -253,9 +331,10 @@ class Engine:
         if manifest is None:
             return None
         raw = manifest.raw
-        parsed = await self._cpu.run(
-            len(raw) // _PARSE_BYTES, lambda: parse_signature_manifest(raw)
-        )
+        if len(raw) <= _PARSE_INLINE_BYTES:
+            parsed = parse_signature_manifest(raw)
+        else:
+            parsed = await self._cpu.run(len(raw) // _PARSE_BYTES, parse_signature_manifest, raw)
         fetching = asyncio.Semaphore(self.settings.payload_concurrency)
 
         async def fetch(layer_digest: str) -> bytes | DeterministicFailure:
@@ -271,7 +350,8 @@ class Engine:
 
     async def _timed(self, work: Coroutine[Any, Any, T]) -> T:
         try:
-            return await asyncio.wait_for(work, self.settings.flight_deadline)
+            async with asyncio.timeout(self.settings.flight_deadline):
+                return await work
         except TimeoutError as exc:
             raise TransientFailure(
                 Reason.DEADLINE_EXCEEDED,

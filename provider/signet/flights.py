@@ -122,8 +122,13 @@ class SingleFlight(Generic[K, V]):
     def _forget(self, key: K, flight: Flight, task: asyncio.Future[Any]) -> None:
         if self._flights.get(key) is flight:
             del self._flights[key]
+        flight.task = None  # no cycle between the flight and its task
         if not task.cancelled():
-            task.exception()  # retrieved here, so an unawaited failure is never logged as lost
+            # Retrieved here, so an unawaited failure is never logged as lost; waiters get fresh
+            # exceptions, so this one's frames need not be kept (and would form cycles).
+            failure = task.exception()
+            if failure is not None:
+                failure.__traceback__ = None
 
     def __len__(self) -> int:
         return len(self._flights)

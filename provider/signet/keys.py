@@ -9,9 +9,10 @@ reports the one that matched. No scheme lets one key's signature verify under an
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from Crypto.Hash import SHA512
 from Crypto.PublicKey import ECC
@@ -20,7 +21,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-__all__ = ["PublicKey", "UnusableKey", "load_public_key_pem"]
+__all__ = ["PublicKey", "UnusableKey", "load_public_key_der", "load_public_key_pem"]
 
 MIN_RSA_BITS: Final = 2048
 MAX_RSA_BITS: Final = 8192
@@ -46,6 +47,10 @@ class PublicKey:
     _key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey = field(
         repr=False, compare=False
     )
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickled as its DER (to reach a verification worker process), and loaded again."""
+        return (load_public_key_der, (self.der,))
 
     @property
     def fingerprint(self) -> str:
@@ -136,6 +141,14 @@ def _verify_ed25519ph(der: bytes, message: bytes, signature: bytes) -> bool:
     except ValueError:
         return False
     return True
+
+
+def load_public_key_der(der: bytes) -> PublicKey:
+    """Load a DER SubjectPublicKeyInfo (what `PublicKey.der` holds)."""
+    body = base64.encodebytes(der).decode()
+    return load_public_key_pem(
+        f"-----BEGIN PUBLIC KEY-----\n{body}-----END PUBLIC KEY-----\n".encode()
+    )
 
 
 def load_public_key_pem(pem: bytes) -> PublicKey:

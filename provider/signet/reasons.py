@@ -57,6 +57,10 @@ class _Failure(Exception):
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
 
+    def __reduce__(self) -> tuple[type[_Failure], tuple[Reason, str]]:
+        # Pickled (to and from a verification worker process) as what it is, not by its args.
+        return (type(self), (self.reason, self.message))
+
 
 class DeterministicFailure(_Failure):
     """The image cannot be admitted, and asking again will give the same answer."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["DOCKER_HUB", "InvalidReference", "Reference", "parse"]
 
@@ -48,6 +48,10 @@ class Reference:
     repository: str
     tag: str | None = None
     digest: str | None = None
+    # The host as written, when that differs from `registry` (which is lower-cased): a host that
+    # is one only because of its capitals (`MyRegistry/app`) must be written so again, or it
+    # would read as a Docker Hub namespace.
+    spelled: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.digest is not None and not is_sha256_digest(self.digest):
@@ -56,7 +60,7 @@ class Reference:
     @property
     def name(self) -> str:
         """`registry/repository`: what cosign writes as the signed `docker-reference`."""
-        return f"{self.registry}/{self.repository}"
+        return f"{self.spelled or self.registry}/{self.repository}"
 
     @property
     def api_host(self) -> str:
@@ -69,7 +73,9 @@ class Reference:
 
     def with_digest(self, digest: str, *, keep_tag: bool = False) -> Reference:
         """The digest-pinned form; the tag is kept only when asked (`repo:tag@sha256:…`)."""
-        return Reference(self.registry, self.repository, self.tag if keep_tag else None, digest)
+        return Reference(
+            self.registry, self.repository, self.tag if keep_tag else None, digest, self.spelled
+        )
 
     def __str__(self) -> str:
         text = self.name
@@ -102,12 +108,15 @@ def parse(text: str) -> Reference:
     remainder, digest = _split_digest(text)
     name, tag = _split_tag(remainder)
     registry, repository = _split_domain(name)
+    # Kept only where the lower-cased host would read as a Docker Hub namespace.
+    spelled = name.partition("/")[0]
+    kept = spelled if registry == spelled.lower() and not _names_a_host(registry) else None
 
     if len(f"{registry}/{repository}") > _MAX_NAME_LENGTH and registry != DOCKER_HUB:
         raise InvalidReference(f"{text!r}: the repository name is longer than 255 characters")
     if len(repository) > _MAX_NAME_LENGTH:
         raise InvalidReference(f"{text!r}: the repository name is longer than 255 characters")
-    return Reference(registry, repository, tag, digest)
+    return Reference(registry, repository, tag, digest, kept)
 
 
 def _split_digest(text: str) -> tuple[str, str | None]:
@@ -137,13 +146,16 @@ def _split_tag(text: str) -> tuple[str, str | None]:
     return name, tag
 
 
+def _names_a_host(first: str) -> bool:
+    """Whether a lower-case first component is a registry host rather than a path component."""
+    return "." in first or ":" in first or first == "localhost"
+
+
 def _split_domain(name: str) -> tuple[str, str]:
     if not name:
         raise InvalidReference("the image reference has no repository name")
     first, sep, rest = name.partition("/")
-    is_domain = sep and (
-        "." in first or ":" in first or first == "localhost" or first.lower() != first
-    )
+    is_domain = sep and (_names_a_host(first) or first.lower() != first)
     if is_domain:
         if not _DOMAIN_RE.match(first):
             raise InvalidReference(f"{name!r}: {first!r} is not a valid registry host[:port]")

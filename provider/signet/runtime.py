@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
-from .engine import Engine, EngineSettings
+from .engine import EXPRESS_BELOW, Engine, EngineSettings
 from .metrics import Metrics
 from .oci.client import Limits, RegistryClient
 from .oci.dns import Resolver
@@ -45,9 +45,11 @@ def build(
     resolver: Resolver | None = None,
     network: httpcore.AsyncNetworkBackend | None = None,
     cpu_workers: int = 1,
+    cpu_processes: bool = False,
 ) -> Runtime:
     """Everything an answer needs; `transport`, `network` and `resolver` replace the network
-    in tests (see RegistryClient)."""
+    in tests (see RegistryClient). `cpu_processes` puts the checks in worker processes, which
+    a long-running server wants (see workers)."""
     metrics = metrics or Metrics()
     registry = RegistryClient(
         trust,
@@ -57,7 +59,7 @@ def build(
         resolver=resolver,
         network=network,
     )
-    cpu = CpuPool(workers=cpu_workers)
+    cpu = CpuPool(workers=cpu_workers, processes=cpu_processes, express_below=EXPRESS_BELOW)
     engine = Engine(trust, registry, metrics, settings, cpu)
     return Runtime(engine, registry, cpu, metrics)
 

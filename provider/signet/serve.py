@@ -49,6 +49,8 @@ class ServeOptions:
     reload_interval: float = 2.0
     # Plain-HTTP port for /healthz, /readyz and /metrics only (kubelet probes, Prometheus).
     health_port: int | None = None
+    # Signature checks in a worker process, off the event loop's interpreter lock.
+    cpu_processes: bool = True
 
 
 def server_ssl_context(
@@ -108,11 +110,16 @@ def build(
     metrics = Metrics()
     store = TrustStore(options.config, metrics)
     parts = runtime.build(
-        store.current, settings=options.engine, limits=options.limits, metrics=metrics
+        store.current,
+        settings=options.engine,
+        limits=options.limits,
+        metrics=metrics,
+        cpu_processes=options.cpu_processes,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        parts.cpu.start()
         watchers = [asyncio.create_task(store.watch(options.reload_interval))]
         if certificates is not None:
             watchers.append(asyncio.create_task(certificates.watch(options.reload_interval)))

@@ -75,10 +75,30 @@ GATOR = Path(__file__).resolve().parents[2] / ".tools" / "gator-v3.23.1" / "gato
 TEMPLATE = Path(__file__).resolve().parents[2] / "gatekeeper" / "signatures" / "template-gator.yaml"
 
 
+def pinned(tag: str, config: Path) -> str:
+    """`repo@digest` for a tag, as `signet verify` reports it."""
+    report = json.loads(run_signet_report(tag, config))
+    return f"{tag.rsplit(':', 1)[0]}@{report['digest']}"
+
+
+def run_signet_report(image: str, config: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "signet.cli", "verify", image, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return result.stdout
+
+
 def test_recorded_answers_drive_a_gator_suite(setup: tuple[str, str, Path], tmp_path: Path) -> None:
     """`signet record` against the real registry, then the real gator on what it recorded."""
-    signed, unsigned, config = setup
+    signed_tag, unsigned_tag, config = setup
     assert GATOR.exists(), "gator is missing: run `make tools`"
+    # As validation sees them once Signet's mutator pinned them (and one tag as written).
+    signed, unsigned = (pinned(tag, config) for tag in (signed_tag, unsigned_tag))
     recorded = tmp_path / "recorded.yaml"
     result = subprocess.run(
         [
@@ -88,6 +108,7 @@ def test_recorded_answers_drive_a_gator_suite(setup: tuple[str, str, Path], tmp_
             "record",
             signed,
             unsigned,
+            signed_tag,
             "--config",
             str(config),
             "--output",
@@ -105,7 +126,7 @@ def test_recorded_answers_drive_a_gator_suite(setup: tuple[str, str, Path], tmp_
         "metadata: {name: dev}\nspec:\n  match: {kinds: [{apiGroups: [''], kinds: [Pod]}]}\n"
         "  parameters: {requiredAttestors: [dev]}\n"
     )
-    for name, image in (("allowed", signed), ("disallowed", unsigned)):
+    for name, image in (("allowed", signed), ("disallowed", unsigned), ("unpinned", signed_tag)):
         (tmp_path / f"{name}.yaml").write_text(
             f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\n"
             f"spec:\n  containers: [{{name: app, image: '{image}'}}]\n"
@@ -117,6 +138,8 @@ def test_recorded_answers_drive_a_gator_suite(setup: tuple[str, str, Path], tmp_
         " assertions: [{violations: 'no'}]}\n"
         "  - {name: disallowed, object: disallowed.yaml, inventory: [recorded.yaml],"
         " assertions: [{violations: 1, message: 'not signed by <dev>: NO_SIGNATURE'}]}\n"
+        "  - {name: unpinned, object: unpinned.yaml, inventory: [recorded.yaml],"
+        f" assertions: [{{violations: 1, message: 'not pinned to a digest.*Write it as <{signed}>'}}]}}\n"
     )
     verdict = subprocess.run(
         [str(GATOR), "verify", str(tmp_path / "suite.yaml")],

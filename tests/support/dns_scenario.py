@@ -91,7 +91,7 @@ def main(work: Path) -> int:
         print(json.dumps({"took": took, "response": answer["response"]}))
         return 0
     finally:
-        stop(nameserver)  # type: ignore[arg-type]
+        stop(nameserver)
 
 
 if __name__ == "__main__":

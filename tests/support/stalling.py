@@ -1,8 +1,8 @@
 """A registry that stalls tag lookups on demand: a reverse proxy in front of a real registry.
 
 Everything is passed through to the registry behind it, unchanged; while `stall_tags` is set, a
-manifest request by tag (not by digest) waits that many seconds first, as an overloaded registry
-or one an attacker controls can.
+manifest request by tag (not by digest) waits that many seconds first, and while `stall_all` is
+set every request does, as an overloaded registry or one an attacker controls can.
 """
 
 from __future__ import annotations
@@ -29,18 +29,21 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encodin
 class StallingRegistry:
     host: str  # 127.0.0.1:PORT
     stall_tags: float = 0.0
+    stall_all: float = 0.0
     tag_lookups: int = 0
 
 
 @contextlib.contextmanager
-def run_stalling_registry(upstream: str) -> Iterator[StallingRegistry]:
+def run_stalling_registry(upstream: str, port: int | None = None) -> Iterator[StallingRegistry]:
     """A proxy to `upstream` (http://host:port) on a port of its own."""
-    port = free_port()
+    port = port or free_port()
     state = StallingRegistry(f"127.0.0.1:{port}")
     client = httpx.AsyncClient(base_url=upstream, timeout=30)
 
     async def forward(request: Request) -> Response:
         path = request.url.path
+        if state.stall_all and path != "/v2/":
+            await asyncio.sleep(state.stall_all)
         reference = path.rsplit("/", 1)[-1]
         if "/manifests/" in path and not reference.startswith("sha256:"):
             state.tag_lookups += 1
@@ -71,3 +74,22 @@ def run_stalling_registry(upstream: str) -> Iterator[StallingRegistry]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def main() -> None:
+    """Run one as a process of its own: `python -m tests.support.stalling UPSTREAM PORT DELAY`
+    (every call waits DELAY seconds), so that its work does not share a process with the
+    measurements."""
+    import sys
+    import time
+
+    upstream, port, delay = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    with run_stalling_registry(upstream, port=port) as state:
+        state.stall_all = delay
+        print(f"ready {state.host}", flush=True)
+        while True:
+            time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

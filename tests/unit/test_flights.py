@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import signal
 import threading
+import time
 import traceback
 
 import pytest
 
+from signet import cosign
 from signet import flights as flights_module
 from signet.flights import SingleFlight
 from signet.oci.slots import HostSlots
-from signet.reasons import Reason, TransientFailure
+from signet.reasons import DeterministicFailure, Reason, TransientFailure
 from signet.workers import CpuPool
 
 pytestmark = pytest.mark.anyio
@@ -379,7 +383,8 @@ async def test_an_exception_in_the_work_reaches_the_caller() -> None:
         pool.close()
 
 
-async def test_queued_work_of_an_abandoned_flight_never_runs() -> None:
+async def test_queued_work_of_an_orphaned_flight_still_runs_for_the_cache() -> None:
+    """Its I/O is done: dropping it would only make the next request fetch it all again."""
     pool = CpuPool(workers=1)
     flights: SingleFlight[str, str] = SingleFlight()
     gate = threading.Event()
@@ -390,12 +395,35 @@ async def test_queued_work_of_an_abandoned_flight_never_runs() -> None:
         return "x"
 
     try:
-        blocker = asyncio.ensure_future(pool.run(0, lambda: gate.wait(5)))
+        blocker = asyncio.ensure_future(pool.run(0, gate.wait, 5))
         await asyncio.sleep(0.05)
         caller = asyncio.ensure_future(flights.run("k", lambda: pool.run(1, queued)))
         await settle()
         assert len(pool) == 1
-        caller.cancel()
+        caller.cancel()  # its request gave up
+        await settle()
+        assert len(flights) == 1, "orphaned, not dropped"
+        gate.set()
+        await blocker
+        for _ in range(100):
+            if not len(flights):
+                break
+            await asyncio.sleep(0.01)
+        assert ran == ["queued"]
+    finally:
+        pool.close()
+
+
+async def test_queued_work_of_a_cancelled_flight_never_runs() -> None:
+    pool = CpuPool(workers=1)
+    gate = threading.Event()
+    ran: list[str] = []
+    try:
+        blocker = asyncio.ensure_future(pool.run(0, gate.wait, 5))
+        await asyncio.sleep(0.05)
+        doomed = asyncio.ensure_future(pool.run(1, ran.append, "queued"))
+        await settle()
+        doomed.cancel()  # the flight's own deadline
         await settle()
         gate.set()
         await blocker
@@ -404,3 +432,42 @@ async def test_queued_work_of_an_abandoned_flight_never_runs() -> None:
         assert flights_module.current() is None
     finally:
         pool.close()
+
+
+# -- worker processes (what `signet serve` uses) -------------------------------------------------
+
+
+async def test_work_runs_in_a_worker_process_and_survives_its_death() -> None:
+    pool = CpuPool(processes=True)
+    try:
+        pid = await pool.run(1, os.getpid)
+        assert pid != os.getpid()
+        assert await pool.run(1, divmod, 7, 2) == (3, 1)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(TransientFailure) as died:
+            await pool.run(1, time.sleep, 0.1)
+        assert died.value.reason is Reason.INTERNAL_ERROR
+        assert await pool.run(1, os.getpid) not in (pid, os.getpid()), "a new worker took over"
+    finally:
+        pool.close()
+
+
+async def test_a_real_verification_crosses_the_process_boundary() -> None:
+    """Keys, evidence, failures and the report all travel to and from the worker."""
+    from signet.verify import ClassicEvidence, verify
+    from tests.support import vectors
+
+    layers = vectors.layers("dir-img-cosign-valid")
+    manifest = cosign.parse_signature_manifest(
+        cosign.signature_manifest({}, [layer.descriptor() for layer in layers])
+    )
+    broken = DeterministicFailure(Reason.SIGNATURE_INVALID, "blob missing")
+    evidence = ClassicEvidence(manifest, {layers[0].digest: layers[0].payload, "x": broken})
+    digest = vectors.signed_digest("dir-img-cosign-valid")
+    pool = CpuPool(processes=True)
+    try:
+        report = await pool.run(1, verify, "i", digest, evidence, vectors.trust())
+    finally:
+        pool.close()
+    assert report == verify("i", digest, evidence, vectors.trust())
+    assert report.verified == ("a",)

@@ -175,3 +175,14 @@ def test_registry_api_host_and_default_tag() -> None:
 )
 def test_is_sha256_digest(text: str, expected: bool) -> None:
     assert is_sha256_digest(text) is expected
+
+
+def test_a_host_known_only_by_its_capitals_is_written_back_with_them() -> None:
+    """Found by fuzzing: `MyRegistry/app` names the registry `myregistry`, but written back in
+    lower case it would name docker.io/myregistry/app (in a remediation, say)."""
+    ref = parse("MyRegistry/team/app:1")
+    assert (ref.registry, ref.repository) == ("myregistry", "team/app")
+    assert str(ref) == "MyRegistry/team/app:1"
+    assert parse(str(ref)) == ref
+    assert ref.with_digest("sha256:" + "a" * 64).name == "MyRegistry/team/app"
+    assert str(parse("Registry.Example.com/a")) == "registry.example.com/a"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -304,6 +304,24 @@ async def test_an_oversized_blob_is_refused() -> None:
     fake = FakeRegistry(faults={"/blobs/": trickle(b"x" * 64, every=0, count=1000)})
     failure = await deterministic(client(fake).blob(parse(IMAGE), DIGEST, max_bytes=100))
     assert failure.reason is Reason.LIMIT_EXCEEDED
+
+
+@pytest.mark.parametrize("declared", ["999\u00b99999", "\u0661\u0662", "-1", "1e9", ""])
+async def test_a_content_length_that_is_not_ascii_digits_is_no_crash(declared: str) -> None:
+    """Found by fuzzing: '999¹9999'.isdigit() is true, and int() of it raises ValueError."""
+
+    async def lying(_: httpx.Request) -> httpx.Response:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"{}"
+
+        return httpx.Response(200, headers=[(b"Content-Length", declared.encode())], content=body())
+
+    fake = FakeRegistry(faults={"/manifests/": lying})
+    registry = RegistryClient(
+        lambda: TrustConfig(()), limits=Limits(request_timeout=TIMEOUT), transport=fake.transport()
+    )
+    outcome = await registry.manifest(parse(IMAGE), "v1")
+    assert outcome is not None and outcome.raw == b"{}"
 
 
 async def test_a_compressed_body_is_refused() -> None:

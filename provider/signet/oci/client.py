@@ -14,6 +14,7 @@ Registries are attacker-controlled input: anyone who can create a pod can name o
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import ssl
 import urllib.parse
@@ -37,6 +38,9 @@ from .slots import HostSlots
 __all__ = ["Limits", "Manifest", "RegistryClient"]
 
 _MAX_REDIRECTS: Final = 3
+_MAX_POOLS: Final = 256
+_SPARE_CONNECTIONS: Final = 4
+_PoolKey = tuple[str, bool, bytes | None, Policy]
 _MAX_ERROR_BYTES: Final = 4 * 1024
 # Metric label values are kept per host; past this many hosts, calls are counted as "other".
 _MAX_HOST_LABELS: Final = 64
@@ -79,16 +83,27 @@ class RegistryClient:
         self._transport = transport
         self._network = network
         self._resolver = resolver or Resolver(timeout=self._limits.request_timeout)
-        self._clients: dict[tuple[bool, bytes | None, Policy], httpx.AsyncClient] = {}
+        # One connection pool per host (and policy): httpx scans every connection of a pool on
+        # every request, so one shared pool grows slower with every registry in use.
+        self._clients: collections.OrderedDict[_PoolKey, httpx.AsyncClient] = (
+            collections.OrderedDict()
+        )
+        self._contexts: dict[bytes | None, ssl.SSLContext] = {}
         self._slots = HostSlots(self._limits.per_host, self._limits.max_waiting_per_host)
         self._auth = Authenticator(trust, self._settings, self._send_for_token)
         self._counted_hosts: set[str] = set()
+        self._closing: set[asyncio.Future[None]] = set()
 
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
         await self._resolver.aclose()
+
+    @property
+    def capacity(self) -> int:
+        """Calls that may run or wait per registry host; past that, calls are refused."""
+        return self._limits.per_host + self._limits.max_waiting_per_host
 
     # -- the operations -------------------------------------------------------------------
 
@@ -290,7 +305,7 @@ class RegistryClient:
             # The registry an image names is reached under the NAMED policy; wherever it sends
             # us (another host) only under FOREIGN.
             policy = Policy.NAMED if target_host == named else Policy.FOREIGN
-            client = self._client(self._settings(target_host), policy)
+            client = self._client(target_host, self._settings(target_host), policy)
             request = client.build_request(method, url, headers=request_headers, content=content)
             try:
                 response = await client.send(request, stream=True)
@@ -351,16 +366,18 @@ class RegistryClient:
         name = f"[{host}]" if ":" in host else host
         return name in listed or f"{name}:{port}" in listed
 
-    def _client(self, settings: RegistrySettings, policy: Policy) -> httpx.AsyncClient:
-        key = (settings.insecure, settings.ca_pem, policy)
+    def _client(self, host: str, settings: RegistrySettings, policy: Policy) -> httpx.AsyncClient:
+        key = (host, settings.insecure, settings.ca_pem, policy)
         client = self._clients.get(key)
-        if client is None:
-            verify: ssl.SSLContext | bool = True
-            if settings.ca_pem is not None:
-                verify = ssl.create_default_context(cadata=settings.ca_pem.decode())
-            limits = httpx.Limits(max_connections=1024, max_keepalive_connections=64)
+        if client is not None:
+            self._clients.move_to_end(key)
+        else:
+            limits = httpx.Limits(
+                max_connections=self._limits.per_host + _SPARE_CONNECTIONS,
+                max_keepalive_connections=self._limits.per_host,
+            )
             transport = self._transport or EgressTransport(
-                verify=verify,
+                verify=self._ssl_context(settings.ca_pem),
                 limits=limits,
                 policy=policy,
                 resolver=self._resolver,
@@ -368,7 +385,6 @@ class RegistryClient:
                 network=self._network,
             )
             client = httpx.AsyncClient(
-                verify=verify,
                 transport=transport,
                 follow_redirects=False,
                 timeout=httpx.Timeout(self._limits.request_timeout),
@@ -376,7 +392,23 @@ class RegistryClient:
                 trust_env=False,
             )
             self._clients[key] = client
+            if len(self._clients) > _MAX_POOLS:  # the least recently used host's pool goes
+                _, evicted = self._clients.popitem(last=False)
+                task = asyncio.ensure_future(evicted.aclose())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
         return client
+
+    def _ssl_context(self, ca_pem: bytes | None) -> ssl.SSLContext:
+        """Made once per CA (loading the default CAs takes tens of milliseconds)."""
+        context = self._contexts.get(ca_pem)
+        if context is None:
+            if ca_pem is None:
+                context = httpx.create_ssl_context(trust_env=False)  # as before: env ignored
+            else:
+                context = ssl.create_default_context(cadata=ca_pem.decode())
+            self._contexts[ca_pem] = context
+        return context
 
     def _count(self, host: str, status: int) -> None:
         if self._metrics is None:
@@ -398,7 +430,13 @@ async def _read_capped(response: httpx.Response, max_bytes: int, host: str, meth
             Reason.REGISTRY_UNAVAILABLE, f"{host} sent a {encoding}-encoded body"
         )
     declared = response.headers.get("Content-Length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    # ASCII digits only: str.isdigit() also accepts '¹', which int() refuses (found by fuzzing).
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > max_bytes
+    ):
         _raise_oversized(response, max_bytes, host)
     chunks: list[bytes] = []
     total = 0

@@ -47,11 +47,7 @@ class HostSlots:
             state.running += 1
             return
         if len(state.waiting) >= self.max_waiting:
-            raise TransientFailure(
-                Reason.REGISTRY_TIMEOUT,
-                f"{host} is answering slowly: {state.running} calls to it are running and "
-                f"{len(state.waiting)} are waiting",
-            )
+            raise self._full(host, state)
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with flights.waiting():
             state.waiting.append(turn)
@@ -65,6 +61,13 @@ class HostSlots:
                         state.waiting.remove(turn)
                     self._drop_if_idle(host, state)
                 raise
+
+    def _full(self, host: str, state: _Host) -> TransientFailure:
+        return TransientFailure(
+            Reason.REGISTRY_TIMEOUT,
+            f"{host} is answering slowly: {state.running} calls to it are running and "
+            f"{len(state.waiting)} are waiting",
+        )
 
     def _release(self, host: str) -> None:
         state = self._hosts[host]
