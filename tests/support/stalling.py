@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -50,12 +50,12 @@ def run_stalling_registry(upstream: str, port: int | None = None) -> Iterator[St
             if state.stall_tags:
                 await asyncio.sleep(state.stall_tags)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the caller gave up while we stalled
+            return Response(status_code=499)
         answer = await client.request(
-            request.method,
-            path,
-            params=request.query_params,
-            headers=headers,
-            content=await request.body(),
+            request.method, path, params=request.query_params, headers=headers, content=body
         )
         kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
         return Response(answer.content, status_code=answer.status_code, headers=kept)
