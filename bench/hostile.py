@@ -39,12 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import client_context, http_post, read_response, run_load  # noqa: E402
+from bench.run import sign_all  # noqa: E402
 from signet import cosign  # noqa: E402
 from signet.keyfile import generate, public_pem  # noqa: E402
-from signet.oci.client import RegistryClient  # noqa: E402
-from signet.reference import parse  # noqa: E402
-from signet.sign import sign_image  # noqa: E402
-from signet.trust import RegistrySettings, TrustConfig  # noqa: E402
 from tests.support.images import push_image, put_blob, put_manifest  # noqa: E402
 from tests.support.procs import free_port  # noqa: E402
 from tests.support.provider import run_provider  # noqa: E402
@@ -89,7 +86,7 @@ def main() -> int:
         images = [f"{healthy.host}/legit/app:{i}" for i in range(WARM_KEYS + 2 * cold_count)]
         for i, image in enumerate(images):
             push_image(healthy.url, "legit/app", image.rsplit(":", 1)[1], seed=f"legit-{i}")
-        asyncio.run(_sign(healthy.host, images, ci))
+        asyncio.run(sign_all(healthy.host, images, ci))
         bogus = _push_bogus(attacker.url, attacker.host, args.bogus_images, args.bogus_signatures)
 
         keys = {"ci": public_pem(ci), "p384": public_pem(generate("p384"))}
@@ -169,16 +166,6 @@ def main() -> int:
     verdict = "met" if goal else "NOT met"
     print(f"goal (under attack, legitimate p99 < 2.5 s and nothing unverified): {verdict}")
     return 0
-
-
-async def _sign(host: str, images: list[str], key: Any) -> None:
-    trust = TrustConfig((), (RegistrySettings(host, insecure=True),))
-    client = RegistryClient(lambda: trust)
-    try:
-        for image in images:
-            await sign_image(client, parse(image), key)
-    finally:
-        await client.aclose()
 
 
 def _push_bogus(url: str, host: str, count: int, signatures: int) -> list[str]:

@@ -68,7 +68,7 @@ def main() -> int:
         images = [f"{registry.host}/bench/app:{i}" for i in range(total)]
         for i in range(total):
             push_image(registry.url, "bench/app", str(i), seed=f"bench-{i}")
-        asyncio.run(_sign_all(registry.host, images, key))
+        asyncio.run(sign_all(registry.host, images, key))
         config = work / "trust.yaml"
         config.write_text(
             "version: 1\nattestors:\n  - name: ci\n    keys:\n"
@@ -158,7 +158,7 @@ def main() -> int:
     return 0
 
 
-async def _sign_all(host: str, images: list[str], key: Any) -> None:
+async def sign_all(host: str, images: list[str], key: Any) -> None:
     trust = TrustConfig((), (RegistrySettings(host, insecure=True),))
     client = RegistryClient(lambda: trust)
     try:
