@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.load import client_context, http_post, read_response, run_load  # noqa: E402
 from bench.run import sign_all  # noqa: E402
-from signet import cosign  # noqa: E402
-from signet.keyfile import generate, public_pem  # noqa: E402
+from signet.crypto.keyfile import generate, public_pem  # noqa: E402
+from signet.formats.cosign_classic import manifest as cosign  # noqa: E402
 from tests.support.images import push_image, put_blob, put_manifest  # noqa: E402
 from tests.support.procs import free_port  # noqa: E402
 from tests.support.provider import run_provider  # noqa: E402

@@ -36,12 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import LoadResult, client_context, http_post, read_response, run_load  # noqa: E402
-from signet.devcerts import DevCerts  # noqa: E402
-from signet.keyfile import generate, public_pem  # noqa: E402
+from signet.crypto.keyfile import generate, public_pem  # noqa: E402
+from signet.http.devcerts import DevCerts  # noqa: E402
+from signet.model.reference import parse  # noqa: E402
 from signet.oci.client import RegistryClient  # noqa: E402
-from signet.reference import parse  # noqa: E402
-from signet.sign import sign_image  # noqa: E402
-from signet.trust import RegistrySettings, TrustConfig  # noqa: E402
+from signet.signing.classic import sign_image  # noqa: E402
+from signet.trust.model import RegistrySettings, TrustConfig  # noqa: E402
 from tests.support.images import push_image  # noqa: E402
 from tests.support.procs import free_port  # noqa: E402
 from tests.support.provider import run_provider  # noqa: E402

@@ -16,10 +16,8 @@ from typing import NoReturn
 
 import yaml
 
-from . import __version__
-from .app import AppSettings
-from .engine import Answer, EngineSettings, Outcome
-from .keyfile import (
+from signet import __version__
+from signet.crypto.keyfile import (
     KEY_TYPES,
     encrypt_cosign_key,
     generate,
@@ -27,17 +25,20 @@ from .keyfile import (
     password_from_env,
     public_pem,
 )
-from .keys import UnusableKey
-from .logs import configure_logging
-from .oci.client import Limits, RegistryClient
-from .reasons import DeterministicFailure, TransientFailure
-from .reference import InvalidReference, parse
-from .report import Report
-from .runtime import running
-from .serve import ServeOptions, serve
-from .sign import describe, sign_image
-from .trust import RegistrySettings, TrustConfig, TrustConfigError, load
-from .wire import response
+from signet.crypto.keys import UnusableKey
+from signet.http.app import AppSettings
+from signet.http.serve import ServeOptions, serve
+from signet.http.wire import response
+from signet.model.reference import InvalidReference, parse
+from signet.model.report import Report
+from signet.observe.logs import configure_logging
+from signet.oci.client import Limits, RegistryClient
+from signet.reasons import DeterministicFailure, TransientFailure
+from signet.service.engine import Answer, EngineSettings, Outcome
+from signet.service.runtime import running
+from signet.signing.classic import describe, sign_image
+from signet.trust.config import load
+from signet.trust.model import RegistrySettings, TrustConfig, TrustConfigError
 
 __all__ = ["main"]
 

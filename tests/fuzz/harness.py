@@ -17,16 +17,17 @@ from typing import Any, TypeVar
 
 import httpx
 
-from signet import cosign, runtime
-from signet.app import create_app
-from signet.engine import EngineSettings
+from signet.formats.cosign_classic import manifest as cosign
+from signet.formats.cosign_classic.verify import ClassicEvidence, verify
+from signet.http.app import create_app
+from signet.http.wire import BadRequest, parse_request
+from signet.model.reference import InvalidReference, Reference, parse
+from signet.model.report import Report
 from signet.oci.client import Limits, RegistryClient
 from signet.reasons import DeterministicFailure, TransientFailure
-from signet.reference import InvalidReference, Reference, parse
-from signet.report import Report
-from signet.trust import TrustConfig
-from signet.verify import ClassicEvidence, verify
-from signet.wire import BadRequest, parse_request
+from signet.service import runtime
+from signet.service.engine import EngineSettings
+from signet.trust.model import TrustConfig
 from tests.support import vectors
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from signet import cosign
+from signet.formats.cosign_classic import manifest as cosign
 from tests.fuzz import harness
 
 Test = TypeVar("Test", bound=Callable[..., None])

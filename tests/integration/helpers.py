@@ -8,12 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from signet.engine import Answer, EngineSettings
+from signet.model.report import Report
 from signet.oci.client import Limits
 from signet.reasons import TransientFailure
-from signet.report import Report
-from signet.runtime import running
-from signet.trust import TrustConfig, load
+from signet.service.engine import Answer, EngineSettings
+from signet.service.runtime import running
+from signet.trust.config import load
+from signet.trust.model import TrustConfig
 
 
 def write_trust(directory: Path, attestors: dict[str, list[Path]], registries: list[str]) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from signet.report import Report
+from signet.model.report import Report
 from tests.support import cosign
 from tests.support.images import push_image, push_index
 from tests.support.registry import Registry

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from signet.keyfile import generate, public_pem
+from signet.crypto.keyfile import generate, public_pem
 from tests.support.hostile import run_hostile_registry
 from tests.support.provider import Provider, run_provider
 

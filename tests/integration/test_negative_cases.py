@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from signet import cosign as fmt
+from signet.formats.cosign_classic import manifest as fmt
+from signet.model.report import Report
 from signet.reasons import Reason, TransientFailure
-from signet.report import Report
 from tests.support import cosign
 from tests.support.images import get_manifest, push_image, put_blob, put_manifest
 from tests.support.registry import Registry

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from signet.devcerts import renew_server_cert
-from signet.keyfile import generate, public_pem
+from signet.crypto.keyfile import generate, public_pem
+from signet.http.devcerts import renew_server_cert
 from tests.support import cosign
 from tests.support.images import push_image
 from tests.support.procs import free_port

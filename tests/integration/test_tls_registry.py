@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from signet.devcerts import write_dev_certs
+from signet.http.devcerts import write_dev_certs
+from signet.model.report import Report
 from signet.reasons import Reason, TransientFailure
-from signet.report import Report
 from tests.support.images import push_image
 from tests.support.registry import Registry, ServerTLS, run_registry
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from signet.keyfile import encrypt_cosign_key, generate, public_pem
+from signet.crypto.keyfile import encrypt_cosign_key, generate, public_pem
+from signet.model.report import Report
 from signet.reasons import Reason, TransientFailure
-from signet.report import Report
 from tests.support.images import push_image
 from tests.support.registry import Registry, run_registry
 from tests.support.tokenserver import TokenServer, run_token_server

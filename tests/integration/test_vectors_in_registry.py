@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from signet import cosign as fmt
-from signet.report import Report
+from signet.formats.cosign_classic import manifest as fmt
+from signet.model.report import Report
 from tests.support import vectors
 from tests.support.images import put_blob, put_manifest
 from tests.support.registry import Registry

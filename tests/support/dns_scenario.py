@@ -15,11 +15,11 @@ import threading
 import time
 from pathlib import Path
 
-from signet.keyfile import generate, public_pem
+from signet.crypto.keyfile import generate, public_pem
+from signet.model.reference import parse
 from signet.oci.client import RegistryClient
-from signet.reference import parse
-from signet.sign import sign_image
-from signet.trust import RegistrySettings, TrustConfig
+from signet.signing.classic import sign_image
+from signet.trust.model import RegistrySettings, TrustConfig
 from tests.support.images import push_image
 from tests.support.procs import stop
 from tests.support.provider import run_provider

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from signet.devcerts import DevCerts, write_dev_certs
+from signet.http.devcerts import DevCerts, write_dev_certs
 
 from .procs import free_port, stop
 

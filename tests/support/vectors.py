@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from signet.keys import load_public_key_pem
+from signet.crypto.keys import load_public_key_pem
 from signet.reasons import Reason
-from signet.trust import Attestor, TrustConfig, TrustedKey
+from signet.trust.model import Attestor, TrustConfig, TrustedKey
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "cosign-classic"
 _PREFIX = b"\x00sigstore-json\n"

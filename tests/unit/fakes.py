@@ -19,10 +19,10 @@ from pathlib import Path
 import anyio
 import httpx
 
-from signet import cosign
-from signet.keyfile import PrivateKey, generate
+from signet.crypto.keyfile import PrivateKey, generate
+from signet.formats.cosign_classic import manifest as cosign
 from signet.oci.dns import Resolver
-from signet.trust import Attestor, RegistrySettings, TrustConfig, TrustedKey
+from signet.trust.model import Attestor, RegistrySettings, TrustConfig, TrustedKey
 
 # A fault sees each request whose URL contains its marker; None lets the fake answer normally.
 Fault = Callable[[httpx.Request], Awaitable[httpx.Response | None]]

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from signet import runtime
-from signet.app import AppSettings, create_app
-from signet.engine import EngineSettings
+from signet.http.app import AppSettings, create_app
 from signet.oci.client import Limits
+from signet.service import runtime
+from signet.service.engine import EngineSettings
 from tests.unit.fakes import HOST, FakeRegistry, new_key, stall, status, trust_for
 
 pytestmark = pytest.mark.anyio

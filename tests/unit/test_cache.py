@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signet.cache import ExpiringCache
+from signet.service.cache import ExpiringCache
 
 
 class Clock:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from signet import cosign
+from signet.formats.cosign_classic import manifest as cosign
 from signet.reasons import DeterministicFailure, Reason
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "cosign-classic"

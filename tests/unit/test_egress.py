@@ -10,12 +10,12 @@ import time
 
 import pytest
 
+from signet.model.reference import parse
 from signet.oci.client import Limits, RegistryClient
 from signet.oci.dns import Resolver, domain_of, numeric_address
 from signet.oci.egress import Policy, forbidden
 from signet.reasons import Reason, TransientFailure
-from signet.reference import parse
-from signet.trust import RegistrySettings, TrustConfig
+from signet.trust.model import RegistrySettings, TrustConfig
 from tests.unit.fakes import PUBLIC_ADDRESS, FakeRegistry, resolver_of
 from tests.unit.network import Dial, MemoryNetwork
 

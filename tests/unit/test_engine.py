@@ -11,14 +11,15 @@ import anyio
 import httpx
 import pytest
 
-from signet import cosign, runtime
-from signet.engine import Answer, EngineSettings, Outcome
-from signet.keyfile import generate
+from signet.crypto.keyfile import generate
+from signet.formats.cosign_classic import manifest as cosign
+from signet.model.reference import parse
+from signet.model.report import Report
 from signet.oci.client import Limits
 from signet.reasons import DeterministicFailure, Reason, TransientFailure
-from signet.reference import parse
-from signet.report import Report
-from signet.trust import TrustConfig
+from signet.service import runtime
+from signet.service.engine import Answer, EngineSettings, Outcome
+from signet.trust.model import TrustConfig
 from tests.unit.fakes import (
     HOST,
     FakeRegistry,

@@ -13,12 +13,12 @@ import traceback
 
 import pytest
 
-from signet import cosign
-from signet import flights as flights_module
-from signet.flights import SingleFlight
+from signet.formats.cosign_classic import manifest as cosign
 from signet.oci.slots import HostSlots
 from signet.reasons import DeterministicFailure, Reason, TransientFailure
-from signet.workers import CpuPool
+from signet.service import flights as flights_module
+from signet.service.flights import SingleFlight
+from signet.service.workers import CpuPool
 
 pytestmark = pytest.mark.anyio
 
@@ -454,7 +454,7 @@ async def test_work_runs_in_a_worker_process_and_survives_its_death() -> None:
 
 async def test_a_real_verification_crosses_the_process_boundary() -> None:
     """Keys, evidence, failures and the report all travel to and from the worker."""
-    from signet.verify import ClassicEvidence, verify
+    from signet.formats.cosign_classic.verify import ClassicEvidence, verify
     from tests.support import vectors
 
     layers = vectors.layers("dir-img-cosign-valid")

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding, rsa, x25519
 
-from signet.keyfile import (
+from signet.crypto.keyfile import (
     KEY_TYPES,
     PrivateKey,
     encrypt_cosign_key,
@@ -23,7 +23,7 @@ from signet.keyfile import (
     load_private_key,
     public_pem,
 )
-from signet.keys import UnusableKey, load_public_key_pem
+from signet.crypto.keys import UnusableKey, load_public_key_pem
 
 MESSAGE = b'{"critical":{"type":"cosign container image signature"},"optional":null}'
 DEFAULT_SCHEMES = {

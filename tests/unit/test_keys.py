@@ -21,7 +21,7 @@ from Crypto.Signature import eddsa
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa, x25519
 
-from signet.keys import PublicKey, UnusableKey, load_public_key_pem
+from signet.crypto.keys import PublicKey, UnusableKey, load_public_key_pem
 
 MESSAGE = (
     b'{"critical":{"identity":{"docker-reference":"registry.example/app"},"image":'

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from signet import runtime
-from signet.engine import EngineSettings
-from signet.logs import JsonFormatter
-from signet.trust import TrustConfig
+from signet.observe.logs import JsonFormatter
+from signet.service import runtime
+from signet.service.engine import EngineSettings
+from signet.trust.model import TrustConfig
 from tests.unit.fakes import HOST, FakeRegistry, new_key, trust_for
 
 pytestmark = pytest.mark.anyio

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signet.reference import (
+from signet.model.reference import (
     MAX_REFERENCE_LENGTH,
     InvalidReference,
     Reference,

@@ -16,14 +16,14 @@ import anyio
 import httpx
 import pytest
 
-from signet.metrics import Metrics
+from signet.model.reference import parse
+from signet.observe.metrics import Metrics
 from signet.oci.auth import load_docker_config
 from signet.oci.client import Limits, RegistryClient
 from signet.oci.dns import Resolver
 from signet.oci.media import MANIFEST_ACCEPT
 from signet.reasons import DeterministicFailure, Reason, TransientFailure
-from signet.reference import parse
-from signet.trust import RegistrySettings, TrustConfig
+from signet.trust.model import RegistrySettings, TrustConfig
 from tests.unit.fakes import (
     HOST,
     PUBLIC_ADDRESS,

@@ -9,9 +9,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from signet.keyfile import generate, public_pem
-from signet.keys import load_public_key_pem
-from signet.trust import TrustConfig, TrustConfigError, load
+from signet.crypto.keyfile import generate, public_pem
+from signet.crypto.keys import load_public_key_pem
+from signet.trust.config import load
+from signet.trust.model import TrustConfig, TrustConfigError
 
 PEM = public_pem(generate("p256")).decode()
 OTHER_PEM = public_pem(generate("ed25519")).decode()

@@ -12,10 +12,10 @@ import json
 
 import pytest
 
-from signet import cosign
+from signet.formats.cosign_classic import manifest as cosign
+from signet.formats.cosign_classic.verify import ClassicEvidence, verify
+from signet.model.report import Report
 from signet.reasons import Reason
-from signet.report import Report
-from signet.verify import ClassicEvidence, verify
 from tests.support.vectors import VECTORS, Layer, trust
 from tests.support.vectors import layers as layers_of
 

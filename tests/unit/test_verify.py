@@ -13,20 +13,20 @@ from Crypto.Signature import eddsa
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from signet import cosign
-from signet.keyfile import PrivateKey, generate
-from signet.keys import load_public_key_pem
-from signet.reasons import DeterministicFailure, Reason
-from signet.reference import is_sha256_digest
-from signet.report import REPORT_VERSION, Failure, Report, SignatureFact
-from signet.trust import Attestor, TrustConfig, TrustedKey
-from signet.verify import (
+from signet.crypto.keyfile import PrivateKey, generate
+from signet.crypto.keys import load_public_key_pem
+from signet.formats.cosign_classic import manifest as cosign
+from signet.formats.cosign_classic.verify import (
     MAX_SIGNATURE_CHECKS,
     ClassicEvidence,
     estimated_checks,
     failure_report,
     verify,
 )
+from signet.model.reference import is_sha256_digest
+from signet.model.report import REPORT_VERSION, Failure, Report, SignatureFact
+from signet.reasons import DeterministicFailure, Reason
+from signet.trust.model import Attestor, TrustConfig, TrustedKey
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from signet.wire import API_VERSION, BadRequest, Item, parse_request, response
+from signet.http.wire import API_VERSION, BadRequest, Item, parse_request, response
 
 MAX_KEYS = 10
 

@@ -21,9 +21,9 @@ from typing import Final
 import httpx
 from cachetools import LRUCache
 
-from ..reasons import Reason, TransientFailure
-from ..reference import DOCKER_HUB
-from ..trust import RegistrySettings, TrustConfig
+from signet.model.reference import DOCKER_HUB
+from signet.reasons import Reason, TransientFailure
+from signet.trust.model import RegistrySettings, TrustConfig
 
 __all__ = ["Authenticator", "Credentials", "config_key", "load_docker_config", "parse_challenge"]
 

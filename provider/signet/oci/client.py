@@ -25,15 +25,15 @@ from typing import Final
 import httpcore
 import httpx
 
-from ..metrics import Metrics
-from ..reasons import DeterministicFailure, Reason, TransientFailure
-from ..reference import Reference, is_sha256_digest
-from ..trust import RegistrySettings, TrustConfig
-from .auth import Authenticator
-from .dns import Resolver
-from .egress import EgressTransport, Policy
-from .media import MANIFEST_ACCEPT
-from .slots import HostSlots
+from signet.model.reference import Reference, is_sha256_digest
+from signet.observe.metrics import Metrics
+from signet.oci.auth import Authenticator
+from signet.oci.dns import Resolver
+from signet.oci.egress import EgressTransport, Policy
+from signet.oci.media import MANIFEST_ACCEPT
+from signet.oci.slots import HostSlots
+from signet.reasons import DeterministicFailure, Reason, TransientFailure
+from signet.trust.model import RegistrySettings, TrustConfig
 
 __all__ = ["Limits", "Manifest", "RegistryClient"]
 

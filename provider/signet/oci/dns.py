@@ -25,7 +25,7 @@ from typing import Final, TypeAlias
 import aiodns
 from cachetools import LRUCache
 
-from ..reasons import Reason, TransientFailure
+from signet.reasons import Reason, TransientFailure
 
 __all__ = ["Address", "Resolver", "domain_of", "numeric_address"]
 

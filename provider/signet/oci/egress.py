@@ -27,8 +27,8 @@ from typing import Any, Final
 import httpcore
 import httpx
 
-from ..reasons import Reason, TransientFailure
-from .dns import Address, Resolver
+from signet.oci.dns import Address, Resolver
+from signet.reasons import Reason, TransientFailure
 
 __all__ = ["EgressTransport", "Policy", "forbidden"]
 

@@ -15,8 +15,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from .. import flights
-from ..reasons import Reason, TransientFailure
+from signet.reasons import Reason, TransientFailure
+from signet.service import flights
 
 __all__ = ["HostSlots"]
 

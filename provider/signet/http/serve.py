@@ -19,12 +19,12 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
-from . import runtime
-from .app import AppSettings, create_app, health_routes
-from .engine import Engine, EngineSettings
-from .metrics import Metrics
-from .oci.client import Limits
-from .truststore import TrustStore
+from signet.http.app import AppSettings, create_app, health_routes
+from signet.observe.metrics import Metrics
+from signet.oci.client import Limits
+from signet.service import runtime
+from signet.service.engine import Engine, EngineSettings
+from signet.trust.store import TrustStore
 
 __all__ = ["CertificateReloader", "ServeOptions", "build", "serve", "server_ssl_context"]
 

@@ -20,17 +20,27 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from .cache import ExpiringCache
-from .cosign import MAX_MANIFEST_SIZE, MAX_PAYLOAD_SIZE, parse_signature_manifest, signature_tag
-from .flights import SingleFlight
-from .metrics import Metrics
-from .oci.client import RegistryClient
-from .reasons import DeterministicFailure, Reason, Refusal, TransientFailure
-from .reference import InvalidReference, Reference, parse
-from .report import Report
-from .trust import TrustConfig
-from .verify import ClassicEvidence, estimated_checks, failure_report, verify
-from .workers import CpuPool
+from signet.formats.cosign_classic.manifest import (
+    MAX_MANIFEST_SIZE,
+    MAX_PAYLOAD_SIZE,
+    parse_signature_manifest,
+    signature_tag,
+)
+from signet.formats.cosign_classic.verify import (
+    ClassicEvidence,
+    estimated_checks,
+    failure_report,
+    verify,
+)
+from signet.model.reference import InvalidReference, Reference, parse
+from signet.model.report import Report
+from signet.observe.metrics import Metrics
+from signet.oci.client import RegistryClient
+from signet.reasons import DeterministicFailure, Reason, Refusal, TransientFailure
+from signet.service.cache import ExpiringCache
+from signet.service.flights import SingleFlight
+from signet.service.workers import CpuPool
+from signet.trust.model import TrustConfig
 
 __all__ = ["EXPRESS_BELOW", "Answer", "Engine", "EngineSettings", "Outcome"]
 

@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from .engine import Answer, Engine
-from .metrics import Metrics
-from .reasons import DeterministicFailure, Reason, TransientFailure
-from .wire import BadRequest, Item, parse_request, response
+from signet.http.wire import BadRequest, Item, parse_request, response
+from signet.observe.metrics import Metrics
+from signet.reasons import DeterministicFailure, Reason, TransientFailure
+from signet.service.engine import Answer, Engine
 
 __all__ = ["AppSettings", "create_app", "health_routes"]
 

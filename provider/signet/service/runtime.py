@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
-from .engine import EXPRESS_BELOW, Engine, EngineSettings
-from .metrics import Metrics
-from .oci.client import Limits, RegistryClient
-from .oci.dns import Resolver
-from .trust import TrustConfig
-from .workers import CpuPool
+from signet.observe.metrics import Metrics
+from signet.oci.client import Limits, RegistryClient
+from signet.oci.dns import Resolver
+from signet.service.engine import EXPRESS_BELOW, Engine, EngineSettings
+from signet.service.workers import CpuPool
+from signet.trust.model import TrustConfig
 
 __all__ = ["Runtime", "build", "running"]
 

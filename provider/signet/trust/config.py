@@ -8,74 +8,26 @@ covers everything that can change a verdict, and is part of every verdict's cach
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
 
-from .keys import PublicKey, UnusableKey, load_public_key_pem
+from signet.crypto.keys import UnusableKey, load_public_key_pem
+from signet.trust.model import (
+    CONFIG_VERSION,
+    Attestor,
+    RegistrySettings,
+    TrustConfig,
+    TrustConfigError,
+    TrustedKey,
+)
 
-__all__ = ["Attestor", "RegistrySettings", "TrustConfig", "TrustConfigError", "TrustedKey", "load"]
+__all__ = ["load"]
 
-CONFIG_VERSION = 1
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
-
-
-class TrustConfigError(ValueError):
-    """The trust config is invalid; the message names the file, the attestor and the problem."""
-
-
-@dataclass(frozen=True, slots=True)
-class TrustedKey:
-    id: str
-    key: PublicKey
-
-
-@dataclass(frozen=True, slots=True)
-class Attestor:
-    name: str
-    keys: tuple[TrustedKey, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrySettings:
-    host: str
-    insecure: bool = False
-    ca_pem: bytes | None = None
-    # Hosts this registry's token realm may be on; only these receive the registry's credentials.
-    realms: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TrustConfig:
-    attestors: tuple[Attestor, ...]
-    registries: tuple[RegistrySettings, ...] = ()
-    docker_config: Path | None = None
-    sources: tuple[Path, ...] = ()
-    # Key and CA files the config refers to: a change to one of them is a change to the config.
-    key_files: tuple[Path, ...] = ()
-
-    # SHA-256 over the attestors and their keys: a key change changes every cache key.
-    fingerprint: str = field(init=False, compare=False)
-
-    def __post_init__(self) -> None:
-        names = [a.name for a in self.attestors]
-        if len(set(names)) != len(names):
-            raise TrustConfigError("attestor names must be unique")
-        canonical = [[a.name, [[k.id, k.key.fingerprint] for k in a.keys]] for a in self.attestors]
-        blob = json.dumps([CONFIG_VERSION, canonical], separators=(",", ":")).encode()
-        object.__setattr__(self, "fingerprint", hashlib.sha256(blob).hexdigest())
-
-    def registry(self, host: str) -> RegistrySettings | None:
-        for settings in self.registries:
-            if settings.host == host:
-                return settings
-        return None
 
 
 def load(path: Path | str) -> TrustConfig:

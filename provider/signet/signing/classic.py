@@ -11,10 +11,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from . import cosign
-from .keyfile import PrivateKey
-from .oci.client import RegistryClient
-from .reference import Reference
+from signet.crypto.keyfile import PrivateKey
+from signet.formats.cosign_classic import manifest as cosign
+from signet.model.reference import Reference
+from signet.oci.client import RegistryClient
 
 __all__ = ["Signed", "sign_image"]
 

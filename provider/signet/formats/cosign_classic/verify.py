@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from .cosign import SignatureManifest, parse_payload
-from .reasons import DeterministicFailure, Reason
-from .report import Failure, Report, SignatureFact, remediation
-from .trust import Attestor, TrustConfig
+from signet.formats.cosign_classic.manifest import SignatureManifest, parse_payload
+from signet.model.report import Failure, Report, SignatureFact, remediation
+from signet.reasons import DeterministicFailure, Reason
+from signet.trust.model import Attestor, TrustConfig
 
 __all__ = [
     "MAX_SIGNATURE_CHECKS",

@@ -19,7 +19,7 @@ import contextvars
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from typing import Any, Generic, TypeVar
 
-from .reasons import Reason, TransientFailure
+from signet.reasons import Reason, TransientFailure
 
 __all__ = ["Flight", "SingleFlight", "current", "waiting"]
 

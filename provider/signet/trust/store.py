@@ -11,8 +11,9 @@ import hashlib
 import logging
 from pathlib import Path
 
-from .metrics import Metrics
-from .trust import TrustConfig, TrustConfigError, load
+from signet.observe.metrics import Metrics
+from signet.trust.config import load
+from signet.trust.model import TrustConfig, TrustConfigError
 
 __all__ = ["TrustStore"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .reasons import Reason
+from signet.reasons import Reason
 
 __all__ = ["REPORT_VERSION", "Failure", "Report", "SignatureFact", "remediation"]
 

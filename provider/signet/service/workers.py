@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .reasons import Reason, TransientFailure
+from signet.reasons import Reason, TransientFailure
 
 __all__ = ["CpuPool"]
 

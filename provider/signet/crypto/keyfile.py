@@ -27,7 +27,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from .keys import PublicKey, UnusableKey, load_public_key_pem
+from signet.crypto.keys import PublicKey, UnusableKey, load_public_key_pem
 
 __all__ = ["KEY_TYPES", "PrivateKey", "encrypt_cosign_key", "generate", "load_private_key"]
 

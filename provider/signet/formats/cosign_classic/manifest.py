@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .reasons import DeterministicFailure, Reason
-from .reference import is_sha256_digest
+from signet.model.reference import is_sha256_digest
+from signet.reasons import DeterministicFailure, Reason
 
 __all__ = [
     "MAX_LAYERS",

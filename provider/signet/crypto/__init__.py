@@ -1,0 +1,1 @@
+"""Keys and the signature schemes they verify (pure); cosign key files."""

@@ -1,0 +1,1 @@
+"""cosign's classic format: the `sha256-<hex>.sig` tag and its simple-signing payloads."""

@@ -1,0 +1,1 @@
+"""Values every part shares: image references and the report."""

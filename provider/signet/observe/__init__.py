@@ -1,0 +1,1 @@
+"""Off the admission path: metrics and log formatting."""

@@ -1,0 +1,1 @@
+"""Writing signatures (what `signet sign` pushes)."""

@@ -1,0 +1,1 @@
+"""What is trusted (model), how it is loaded from YAML (config), and the reloading store (store)."""
