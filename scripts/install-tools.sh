@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-COSIGN_VERSIONS=(v2.5.0 v3.1.3)
+COSIGN_VERSIONS=(v2.5.0 v2.6.5 v3.1.3)
 OPA_VERSION=v1.22.2
 GATOR_VERSION=v3.23.1
 HELM_VERSION=v3.22.0
@@ -97,6 +97,29 @@ for binary in kube-apiserver kubectl; do
   cp "$kube_dir/$binary" "$kube_cached/$binary"
   echo "$binary $KUBE_VERSION: built ($((SECONDS - started)) s)"
 done
+
+# An OCI registry with the OCI 1.1 referrers API: go-containerregistry's in-memory registry, served
+# by the wrapper in tools/referrers-registry (its own cmd/registry leaves the API off). The
+# version here must match that module's go.mod.
+referrers_version=v0.22.1
+referrers_dir=".tools/referrers-registry-$referrers_version"
+referrers_cached="$CACHE/referrers-registry-$referrers_version"
+referrers_built() { [ -x "$1" ] && go version -m "$1" 2>/dev/null | grep -qE "^[[:space:]]+dep[[:space:]]+github.com/google/go-containerregistry[[:space:]]+$referrers_version([[:space:]]|\$)"; }
+if referrers_built "$referrers_dir/referrers-registry"; then
+  echo "referrers-registry $referrers_version: reused"
+else
+  mkdir -p "$referrers_dir" "$referrers_cached"
+  if referrers_built "$referrers_cached/referrers-registry"; then
+    cp "$referrers_cached/referrers-registry" "$referrers_dir/referrers-registry"
+    echo "referrers-registry $referrers_version: copied from $CACHE"
+  else
+    started=$SECONDS
+    (cd tools/referrers-registry && go build -o "../../$referrers_dir/referrers-registry" .)
+    referrers_built "$referrers_dir/referrers-registry" || { echo "referrers-registry: tools/referrers-registry/go.mod does not pin go-containerregistry $referrers_version" >&2; exit 1; }
+    cp "$referrers_dir/referrers-registry" "$referrers_cached/referrers-registry"
+    echo "referrers-registry $referrers_version: built ($((SECONDS - started)) s)"
+  fi
+fi
 
 if ! command -v etcd >/dev/null 2>&1; then
   started=$SECONDS

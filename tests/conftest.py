@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.referrers_registry import run_referrers_registry
 from tests.support.registry import Registry, run_registry
 
 
@@ -39,4 +40,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     with run_registry(tmp_path_factory.mktemp("registry")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def referrers_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A registry with the OCI 1.1 referrers API (in memory: content lasts for the session)."""
+    with run_referrers_registry(tmp_path_factory.mktemp("referrers-registry")) as running:
         yield running

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import httpx
 
 from signet.formats.cosign_classic import manifest as cosign
-from signet.formats.cosign_classic.verify import ClassicEvidence, verify
+from signet.formats.cosign_classic.verify import ClassicEvidence
+from signet.formats.judge import Evidence, judge
 from signet.http.app import create_app
 from signet.http.wire import BadRequest, parse_request
 from signet.model.reference import InvalidReference, Reference, parse
@@ -78,28 +79,28 @@ def payload(data: bytes) -> None:
         return
 
 
-def _evidence(data: bytes) -> ClassicEvidence | None:
+def _evidence(data: bytes) -> Evidence:
     """A `.sig` manifest from the first part of `data` and every layer's payload from the rest;
     the real vector's payloads stay available, so the fuzzer can reach the signature checks."""
     manifest, _, rest = data.partition(b"\n--\n")
     try:
         parsed = cosign.parse_signature_manifest(manifest)
     except DeterministicFailure:
-        return None
+        return Evidence()
     known = {layer.digest: layer.payload for layer in vectors.layers(VECTOR)}
     payloads: dict[str, bytes | DeterministicFailure] = {
         layer.digest: known.get(layer.digest, rest) for layer in parsed.layers
     }
-    return ClassicEvidence(parsed, payloads)
+    return Evidence(classic=ClassicEvidence(parsed, payloads))
 
 
 def verification(data: bytes) -> None:
     found = _evidence(data)
-    report = verify("registry.example/fuzz@" + NOBODYS_DIGEST, NOBODYS_DIGEST, found, TRUST)
+    report = judge("registry.example/fuzz@" + NOBODYS_DIGEST, NOBODYS_DIGEST, found, TRUST)
     assert isinstance(report, Report)
     assert report.verified == (), f"verified on forged evidence: {report}"
     genuine = vectors.signed_digest(VECTOR)
-    report = verify("registry.example/fuzz@" + genuine, genuine, found, TRUST)
+    report = judge("registry.example/fuzz@" + genuine, genuine, found, TRUST)
     assert set(report.verified) <= {"a"}
 
 

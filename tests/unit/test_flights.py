@@ -454,7 +454,8 @@ async def test_work_runs_in_a_worker_process_and_survives_its_death() -> None:
 
 async def test_a_real_verification_crosses_the_process_boundary() -> None:
     """Keys, evidence, failures and the report all travel to and from the worker."""
-    from signet.formats.cosign_classic.verify import ClassicEvidence, verify
+    from signet.formats.cosign_classic.verify import ClassicEvidence
+    from signet.formats.judge import Evidence, judge
     from tests.support import vectors
 
     layers = vectors.layers("dir-img-cosign-valid")
@@ -462,12 +463,14 @@ async def test_a_real_verification_crosses_the_process_boundary() -> None:
         cosign.signature_manifest({}, [layer.descriptor() for layer in layers])
     )
     broken = DeterministicFailure(Reason.SIGNATURE_INVALID, "blob missing")
-    evidence = ClassicEvidence(manifest, {layers[0].digest: layers[0].payload, "x": broken})
+    evidence = Evidence(
+        classic=ClassicEvidence(manifest, {layers[0].digest: layers[0].payload, "x": broken})
+    )
     digest = vectors.signed_digest("dir-img-cosign-valid")
     pool = CpuPool(processes=True)
     try:
-        report = await pool.run(1, verify, "i", digest, evidence, vectors.trust())
+        report = await pool.run(1, judge, "i", digest, evidence, vectors.trust())
     finally:
         pool.close()
-    assert report == verify("i", digest, evidence, vectors.trust())
+    assert report == judge("i", digest, evidence, vectors.trust())
     assert report.verified == ("a",)

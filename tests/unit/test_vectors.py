@@ -13,7 +13,9 @@ import json
 import pytest
 
 from signet.formats.cosign_classic import manifest as cosign
-from signet.formats.cosign_classic.verify import ClassicEvidence, verify
+from signet.formats.cosign_classic.verify import ClassicEvidence
+from signet.formats.judge import Evidence
+from signet.formats.judge import judge as judge_all
 from signet.model.report import Report
 from signet.reasons import Reason
 from tests.support.vectors import VECTORS, Layer, trust
@@ -59,16 +61,20 @@ def admitted_digest(name: str) -> str:
     return OTHER_DIGEST
 
 
-def evidence(found: list[Layer]) -> ClassicEvidence:
+def evidence(found: list[Layer]) -> Evidence:
     raw = cosign.signature_manifest({}, [layer.descriptor() for layer in found])
-    return ClassicEvidence(
-        cosign.parse_signature_manifest(raw), {layer.digest: layer.payload for layer in found}
+    return Evidence(
+        classic=ClassicEvidence(
+            cosign.parse_signature_manifest(raw), {layer.digest: layer.payload for layer in found}
+        )
     )
 
 
 def judge(name: str, found: list[Layer] | None = None) -> Report:
     digest = admitted_digest(name)
-    return verify(f"vectors/{name}@{digest}", digest, evidence(found or layers_of(name)), trust())
+    return judge_all(
+        f"vectors/{name}@{digest}", digest, evidence(found or layers_of(name)), trust()
+    )
 
 
 def test_the_vectors_are_there_and_all_covered() -> None:
@@ -101,7 +107,7 @@ def test_the_copied_signature_names_the_digest_it_was_made_for() -> None:
 
 def test_the_valid_signature_admits_no_other_digest() -> None:
     found = layers_of("dir-img-cosign-valid")
-    report = verify("vectors/x", OTHER_DIGEST, evidence(found), trust())
+    report = judge_all("vectors/x", OTHER_DIGEST, evidence(found), trust())
     assert report.verified == ()
     assert report.failures[0].reason is Reason.DIGEST_MISMATCH
 
@@ -119,7 +125,7 @@ def test_a_signature_moved_onto_another_payload_does_not_verify() -> None:
     (valid,) = layers_of("dir-img-cosign-valid")
     (rekor,) = layers_of("dir-img-cosign-key-rekor-valid")
     swapped = Layer(valid.media_type, rekor.payload, valid.annotations)
-    report = verify(
+    report = judge_all(
         "vectors/x", admitted_digest("dir-img-cosign-key-rekor-valid"), evidence([swapped]), trust()
     )
     assert report.verified == ()

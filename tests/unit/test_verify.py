@@ -1,4 +1,5 @@
-"""The verification algorithm (verify.py), on signature material built and signed in the test."""
+"""cosign classic verification (formats/cosign_classic/verify.py), through the one `judge` of all
+formats, on signature material built and signed in the test."""
 
 from __future__ import annotations
 
@@ -16,13 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from signet.crypto.keyfile import PrivateKey, generate
 from signet.crypto.keys import load_public_key_pem
 from signet.formats.cosign_classic import manifest as cosign
-from signet.formats.cosign_classic.verify import (
-    MAX_SIGNATURE_CHECKS,
-    ClassicEvidence,
-    estimated_checks,
-    failure_report,
-    verify,
-)
+from signet.formats.cosign_classic.verify import ClassicEvidence
+from signet.formats.judge import MAX_SIGNATURE_CHECKS, Evidence, estimated_checks, judge
+from signet.formats.verdict import failure_report
 from signet.model.reference import is_sha256_digest
 from signet.model.report import REPORT_VERSION, Failure, Report, SignatureFact
 from signet.reasons import DeterministicFailure, Reason
@@ -86,7 +83,15 @@ def trust(**attestors: PrivateKey | tuple[PrivateKey, ...]) -> TrustConfig:
 def assert_report_v1(report: Report, config: TrustConfig) -> dict[str, Any]:
     document = report.to_json()
     assert json.loads(json.dumps(document)) == document  # plain JSON
-    assert list(document) == ["version", "image", "digest", "verified", "signatures", "failures"]
+    assert list(document) == [
+        "version",
+        "image",
+        "digest",
+        "verified",
+        "signatures",
+        "failures",
+        "attestations",
+    ]
     assert document["version"] == REPORT_VERSION == 1
     assert isinstance(document["image"], str)
     assert document["digest"] is None or is_sha256_digest(document["digest"])
@@ -107,8 +112,12 @@ def assert_report_v1(report: Report, config: TrustConfig) -> dict[str, Any]:
     return document
 
 
-def judge(evidence: ClassicEvidence | None, config: TrustConfig, image: str = IMAGE) -> Report:
-    report = verify(image, D1, evidence, config)
+def classic(image: str, digest: str, found: ClassicEvidence | None, config: TrustConfig) -> Report:
+    return judge(image, digest, Evidence(classic=found), config)
+
+
+def judged(found: ClassicEvidence | None, config: TrustConfig, image: str = IMAGE) -> Report:
+    report = classic(image, D1, found, config)
     assert_report_v1(report, config)
     assert report.image == image
     assert report.digest == D1
@@ -130,7 +139,7 @@ def reasons_by_attestor(report: Report) -> dict[str | None, Reason]:
     ids=["no-sig-manifest", "no-layers", "only-other-media-types"],
 )
 def test_no_evidence_is_no_signature_for_every_attestor(found: ClassicEvidence | None) -> None:
-    report = judge(found, trust(dev=DEV, sec=SEC))
+    report = judged(found, trust(dev=DEV, sec=SEC))
     assert report.verified == ()
     assert reasons_by_attestor(report) == {"dev": Reason.NO_SIGNATURE, "sec": Reason.NO_SIGNATURE}
     dev = report.failures[0]
@@ -142,7 +151,7 @@ def test_no_evidence_is_no_signature_for_every_attestor(found: ClassicEvidence |
 
 
 def test_two_attestors_one_signed() -> None:
-    report = judge(evidence(signed(DEV)), trust(dev=DEV, sec=SEC))
+    report = judged(evidence(signed(DEV)), trust(dev=DEV, sec=SEC))
     assert report.verified == ("dev",)
     assert report.signatures == (
         SignatureFact("dev", "dev-0", "cosign-classic", "ecdsa-p256-sha256"),
@@ -154,14 +163,14 @@ def test_two_attestors_one_signed() -> None:
 
 
 def test_both_attestors_signed() -> None:
-    report = judge(evidence(signed(SEC), signed(DEV)), trust(dev=DEV, sec=SEC))
+    report = judged(evidence(signed(SEC), signed(DEV)), trust(dev=DEV, sec=SEC))
     assert report.verified == ("dev", "sec")  # in the config's order, not the layers'
     assert report.failures == ()
     assert [s.scheme for s in report.signatures] == ["ecdsa-p256-sha256", "ed25519"]
 
 
 def test_a_signature_copied_from_another_digest_is_a_mismatch() -> None:
-    report = judge(evidence(signed(DEV, D2)), trust(dev=DEV, sec=SEC))
+    report = judged(evidence(signed(DEV, D2)), trust(dev=DEV, sec=SEC))
     assert report.verified == ()
     assert reasons_by_attestor(report) == {
         "dev": Reason.DIGEST_MISMATCH,
@@ -173,14 +182,14 @@ def test_a_signature_copied_from_another_digest_is_a_mismatch() -> None:
 
 
 def test_a_copied_signature_beside_a_valid_one_does_not_matter() -> None:
-    report = judge(evidence(signed(DEV, D2), signed(DEV, D1)), trust(dev=DEV))
+    report = judged(evidence(signed(DEV, D2), signed(DEV, D1)), trust(dev=DEV))
     assert report.verified == ("dev",)
     assert report.failures == ()
 
 
 def test_the_signed_reference_is_not_what_binds() -> None:
     # cosign signs `registry/repo` without a tag; the digest alone binds the signature.
-    report = judge(evidence(signed(DEV, reference="elsewhere.example/other")), trust(dev=DEV))
+    report = judged(evidence(signed(DEV, reference="elsewhere.example/other")), trust(dev=DEV))
     assert report.verified == ("dev",)
 
 
@@ -196,36 +205,36 @@ def test_the_signed_reference_is_not_what_binds() -> None:
 )
 def test_a_payload_changed_after_signing_does_not_verify(edit: Any) -> None:
     payload, signature = signed(DEV)
-    report = judge(evidence((edit(payload), signature)), trust(dev=DEV))
+    report = judged(evidence((edit(payload), signature)), trust(dev=DEV))
     assert report.verified == ()
     assert reasons_by_attestor(report) == {"dev": Reason.NOT_SIGNED_BY_ATTESTOR}
 
 
 def test_a_signature_moved_to_another_layer_does_not_verify() -> None:
     (payload_1, signature_1), (payload_2, signature_2) = signed(DEV, D1), signed(DEV, D2)
-    report = judge(evidence((payload_1, signature_2), (payload_2, signature_1)), trust(dev=DEV))
+    report = judged(evidence((payload_1, signature_2), (payload_2, signature_1)), trust(dev=DEV))
     assert report.verified == ()
     assert reasons_by_attestor(report) == {"dev": Reason.NOT_SIGNED_BY_ATTESTOR}
 
 
 def test_duplicate_layers_do_not_double_count() -> None:
     one = signed(DEV)
-    report = judge(evidence(one, one, one), trust(dev=DEV))
+    report = judged(evidence(one, one, one), trust(dev=DEV))
     assert report.verified == ("dev",)
     assert len(report.signatures) == 1
     # Two distinct valid signatures by one attestor still make one verified attestor.
-    report = judge(evidence(one, signed(DEV)), trust(dev=DEV, sec=SEC))
+    report = judged(evidence(one, signed(DEV)), trust(dev=DEV, sec=SEC))
     assert report.verified == ("dev",)
     assert len(report.signatures) == 1
 
 
 def test_a_stranger_signature_is_not_signed_by_attestor() -> None:
-    report = judge(evidence(signed(STRANGER)), trust(dev=DEV))
+    report = judged(evidence(signed(STRANGER)), trust(dev=DEV))
     assert reasons_by_attestor(report) == {"dev": Reason.NOT_SIGNED_BY_ATTESTOR}
 
 
 def test_any_key_of_an_attestor_is_enough_and_is_named() -> None:
-    report = judge(evidence(signed(DEV_NEXT)), trust(dev=(DEV, DEV_NEXT)))
+    report = judged(evidence(signed(DEV_NEXT)), trust(dev=(DEV, DEV_NEXT)))
     assert report.verified == ("dev",)
     assert report.signatures[0].key == "dev-1"
     assert report.signatures[0].scheme == "ecdsa-p384-sha256"
@@ -247,7 +256,7 @@ def test_schemes_of_newer_cosign_versions_verify_and_are_named() -> None:
             Attestor("e", (TrustedKey("e", ed_key.public),)),
         )
     )
-    report = judge(evidence((payload, p384_sig), (payload, ph_sig)), config)
+    report = judged(evidence((payload, p384_sig), (payload, ph_sig)), config)
     assert {s.attestor: s.scheme for s in report.signatures} == {
         "p": "ecdsa-p384-sha384",
         "e": "ed25519ph",
@@ -271,7 +280,7 @@ def test_schemes_of_newer_cosign_versions_verify_and_are_named() -> None:
     ids=["no-image", "short-digest", "other-type", "not-json", "not-an-object"],
 )
 def test_a_trusted_signature_over_a_malformed_payload_is_signature_invalid(payload: bytes) -> None:
-    report = judge(evidence(signed_bytes(DEV, payload)), trust(dev=DEV, sec=SEC))
+    report = judged(evidence(signed_bytes(DEV, payload)), trust(dev=DEV, sec=SEC))
     assert report.verified == ()
     assert reasons_by_attestor(report) == {
         "dev": Reason.SIGNATURE_INVALID,
@@ -287,10 +296,11 @@ def test_a_payload_that_could_not_be_fetched_is_an_image_level_problem() -> None
         found.manifest,
         {d: DeterministicFailure(Reason.SIGNATURE_INVALID, "blob missing") for d in found.payloads},
     )
-    report = judge(broken, trust(dev=DEV))
+    report = judged(broken, trust(dev=DEV))
     assert report.verified == ()
+    # Nothing usable is left: the attestor's reason is why, not "signed by someone else".
     assert reasons_by_attestor(report) == {
-        "dev": Reason.NOT_SIGNED_BY_ATTESTOR,
+        "dev": Reason.SIGNATURE_INVALID,
         None: Reason.SIGNATURE_INVALID,
     }
     image_level = report.failures[-1]
@@ -303,7 +313,7 @@ def test_a_payload_that_could_not_be_fetched_is_an_image_level_problem() -> None
 
 def test_a_payload_missing_from_the_evidence_never_counts() -> None:
     found = evidence(signed(DEV))
-    report = judge(ClassicEvidence(found.manifest, {}), trust(dev=DEV))
+    report = judged(ClassicEvidence(found.manifest, {}), trust(dev=DEV))
     assert report.verified == ()
     assert reasons_by_attestor(report)[None] is Reason.SIGNATURE_INVALID
     assert "was not fetched" in report.failures[-1].detail
@@ -316,7 +326,7 @@ def test_a_malformed_layer_beside_a_valid_one() -> None:
         "size": 3,
         "annotations": {cosign.SIGNATURE_ANNOTATION: "***"},
     }
-    report = judge(evidence(signed(DEV), extra=[bad]), trust(dev=DEV, sec=SEC))
+    report = judged(evidence(signed(DEV), extra=[bad]), trust(dev=DEV, sec=SEC))
     assert report.verified == ("dev",)
     assert reasons_by_attestor(report) == {
         "sec": Reason.NOT_SIGNED_BY_ATTESTOR,
@@ -326,9 +336,9 @@ def test_a_malformed_layer_beside_a_valid_one() -> None:
 
 def test_only_malformed_layers() -> None:
     bad = {"mediaType": cosign.SIGNATURE_MEDIA_TYPE, "digest": D2, "size": -1}
-    report = judge(evidence(extra=[bad]), trust(dev=DEV))
+    report = judged(evidence(extra=[bad]), trust(dev=DEV))
     assert reasons_by_attestor(report) == {
-        "dev": Reason.NOT_SIGNED_BY_ATTESTOR,
+        "dev": Reason.SIGNATURE_INVALID,
         None: Reason.SIGNATURE_INVALID,
     }
 
@@ -342,13 +352,13 @@ def keyless(found: ClassicEvidence) -> ClassicEvidence:
 
 
 def test_certificate_signatures_are_named_unsupported_when_nothing_verified() -> None:
-    report = judge(keyless(evidence(signed(STRANGER))), trust(dev=DEV))
+    report = judged(keyless(evidence(signed(STRANGER))), trust(dev=DEV))
     assert reasons_by_attestor(report) == {
         "dev": Reason.NOT_SIGNED_BY_ATTESTOR,
         None: Reason.UNSUPPORTED_FORMAT,
     }
     # A certificate does not stop a configured key from verifying its own signature.
-    report = judge(keyless(evidence(signed(DEV))), trust(dev=DEV))
+    report = judged(keyless(evidence(signed(DEV))), trust(dev=DEV))
     assert report.verified == ("dev",)
     assert report.failures == ()
 
@@ -369,7 +379,7 @@ def test_certificate_signatures_are_named_unsupported_when_nothing_verified() ->
     ],
 )
 def test_remediation_names_the_pinned_image_and_the_attestor(image: str, target: str) -> None:
-    report = judge(evidence(signed(DEV)), trust(dev=DEV, sec=SEC), image=image)
+    report = judged(evidence(signed(DEV)), trust(dev=DEV, sec=SEC), image=image)
     assert report.failures[0].remediation == f"sign {target} with a sec key"
 
 
@@ -391,10 +401,11 @@ def test_failure_report_for_an_image_that_could_not_be_judged() -> None:
                 "detail": "not there",
             }
         ],
+        "attestations": [],
     }
     pinned = failure_report(IMAGE, D1, DeterministicFailure(Reason.LIMIT_EXCEEDED, "too many"))
     assert (
-        pinned.failures[0].remediation == f"remove surplus signatures from {PINNED}'s signature tag"
+        pinned.failures[0].remediation == f"remove surplus signatures and referrers from {PINNED}"
     )
 
 
@@ -402,7 +413,7 @@ def test_failure_report_for_an_image_that_could_not_be_judged() -> None:
 
 
 def test_report_v1_document() -> None:
-    document = judge(evidence(signed(DEV)), trust(dev=DEV, sec=SEC)).to_json()
+    document = judged(evidence(signed(DEV)), trust(dev=DEV, sec=SEC)).to_json()
     assert document == {
         "version": 1,
         "image": IMAGE,
@@ -424,6 +435,7 @@ def test_report_v1_document() -> None:
                 "detail": "1 usable signature(s) found; none verifies under a sec key",
             }
         ],
+        "attestations": [],
     }
 
 
@@ -495,9 +507,9 @@ def test_a_hundred_bogus_signatures_stop_at_the_budget_of_checks() -> None:
     stops at MAX_SIGNATURE_CHECKS, and the attestors past it say so."""
     config = trust(a=generate("p384"), b=generate("p384"), c=generate("p384"))
     found = evidence(*bogus_layers(100))
-    assert estimated_checks(found, config) == MAX_SIGNATURE_CHECKS
+    assert estimated_checks(Evidence(classic=found), config) == MAX_SIGNATURE_CHECKS
 
-    report = verify(IMAGE, D1, found, config)
+    report = classic(IMAGE, D1, found, config)
 
     assert report.verified == ()
     assert [(f.attestor, f.reason) for f in report.failures] == [
@@ -513,7 +525,7 @@ def test_a_hundred_bogus_signatures_stop_at_the_budget_of_checks() -> None:
 def test_a_real_signature_within_the_budget_still_verifies() -> None:
     config = trust(dev=DEV, sec=(generate("p384"), DEV_NEXT))
     found = evidence(*bogus_layers(60), signed(DEV_NEXT), signed(DEV))
-    report = verify(IMAGE, D1, found, config)
+    report = classic(IMAGE, D1, found, config)
     assert report.verified == ("dev", "sec")
 
 
@@ -522,11 +534,11 @@ def test_signatures_of_another_shape_cost_nothing() -> None:
     config = trust(a=generate("p256"), b=generate("p384"), c=DEV)
     found = evidence(*bogus_layers(99, generate("ed25519")), signed(DEV))
     # Only DEV's P-256 signature is tried: by a (1 scheme), b (2: P-384 with SHA-384 or SHA-256), c.
-    assert estimated_checks(found, config) == 4
-    assert verify(IMAGE, D1, found, config).verified == ("c",)
+    assert estimated_checks(Evidence(classic=found), config) == 4
+    assert classic(IMAGE, D1, found, config).verified == ("c",)
 
 
 def test_the_budget_is_deterministic() -> None:
     config = trust(a=generate("p384"), b=generate("p384"), c=generate("p384"))
     found = evidence(*bogus_layers(100))
-    assert verify(IMAGE, D1, found, config) == verify(IMAGE, D1, found, config)
+    assert classic(IMAGE, D1, found, config) == classic(IMAGE, D1, found, config)

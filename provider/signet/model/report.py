@@ -2,7 +2,8 @@
 
 A report states facts, not the policy decision: which configured attestors produced a valid
 signature over the exact digest, and for every attestor that did not, a stable reason code and a
-one-line remediation. The Rego pack decides which attestors an image needs.
+one-line remediation; and the attestations (in-toto statements about the digest) each attestor
+verifiably made, with the facts the policy may require of them. The Rego pack decides.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from typing import Any
 
 from signet.reasons import Reason
 
-__all__ = ["REPORT_VERSION", "Failure", "Report", "SignatureFact", "remediation"]
+__all__ = [
+    "REPORT_VERSION",
+    "AttestationFact",
+    "Failure",
+    "Report",
+    "SignatureFact",
+    "remediation",
+]
 
 REPORT_VERSION = 1
 
@@ -30,6 +38,29 @@ class SignatureFact:
             "key": self.key,
             "format": self.format,
             "scheme": self.scheme,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationFact:
+    """A verified attestation: who signed which predicate about the digest, and what it says.
+
+    `facts` are flat strings taken from the predicate (e.g. SLSA provenance's builder id and
+    source repository); the rest of the predicate is not kept."""
+
+    attestor: str
+    key: str
+    format: str
+    predicate_type: str
+    facts: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "attestor": self.attestor,
+            "key": self.key,
+            "format": self.format,
+            "predicateType": self.predicate_type,
+            "facts": dict(self.facts),
         }
 
 
@@ -62,6 +93,7 @@ class Report:
     verified: tuple[str, ...] = ()
     signatures: tuple[SignatureFact, ...] = ()
     failures: tuple[Failure, ...] = ()
+    attestations: tuple[AttestationFact, ...] = ()
     version: int = field(default=REPORT_VERSION)
 
     def __post_init__(self) -> None:
@@ -70,6 +102,8 @@ class Report:
             raise ValueError("verified must list exactly the attestors that have signatures")
         if any(f.attestor in self.verified for f in self.failures):
             raise ValueError("a verified attestor cannot also have a failure")
+        if self.digest is None and self.attestations:
+            raise ValueError("an attestation is always about a digest")
 
     @property
     def reasons(self) -> tuple[Reason, ...]:
@@ -83,6 +117,7 @@ class Report:
             "verified": list(self.verified),
             "signatures": [s.to_json() for s in self.signatures],
             "failures": [f.to_json() for f in self.failures],
+            "attestations": [a.to_json() for a in self.attestations],
         }
 
 
@@ -98,7 +133,9 @@ def remediation(reason: Reason, *, image: str, attestor: str | None = None) -> s
         Reason.DIGEST_MISMATCH: (
             f"sign {image} itself with {who}; the signature found names another digest"
         ),
-        Reason.LIMIT_EXCEEDED: f"remove surplus signatures from {image}'s signature tag",
-        Reason.UNSUPPORTED_FORMAT: f"sign {image} in cosign's format with {who}",
+        Reason.LIMIT_EXCEEDED: f"remove surplus signatures and referrers from {image}",
+        Reason.UNSUPPORTED_FORMAT: (
+            f"sign {image} with {who} as cosign does (a .sig tag or a Sigstore bundle)"
+        ),
     }
     return texts.get(reason, f"retry later; {reason} is not about the image itself")

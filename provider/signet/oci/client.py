@@ -30,12 +30,12 @@ from signet.observe.metrics import Metrics
 from signet.oci.auth import Authenticator
 from signet.oci.dns import Resolver
 from signet.oci.egress import EgressTransport, Policy
-from signet.oci.media import MANIFEST_ACCEPT
+from signet.oci.media import MANIFEST_ACCEPT, OCI_INDEX
 from signet.oci.slots import HostSlots
 from signet.reasons import DeterministicFailure, Reason, TransientFailure
 from signet.trust.model import RegistrySettings, TrustConfig
 
-__all__ = ["Limits", "Manifest", "RegistryClient"]
+__all__ = ["Limits", "Manifest", "Page", "RegistryClient"]
 
 _MAX_REDIRECTS: Final = 3
 _MAX_POOLS: Final = 256
@@ -62,6 +62,16 @@ class Manifest:
     raw: bytes
     media_type: str
     digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One answer of the referrers API: its status, content type, body and next page (if any)."""
+
+    status: int
+    media_type: str
+    body: bytes
+    next_url: str | None
 
 
 class RegistryClient:
@@ -171,6 +181,32 @@ class RegistryClient:
                 Reason.SIGNATURE_INVALID, f"blob {digest} was served with content {actual}"
             )
         return body
+
+    async def referrers_page(self, ref: Reference, path_or_url: str, *, max_bytes: int) -> Page:
+        """GET one page of `/v2/<name>/referrers/<digest>` (or the `Link` URL of the next one).
+
+        A registry without the API answers 404, 400 or 406; those are pages too (the caller
+        falls back to the referrers tag). A next page is offered only on the registry's own
+        host, never wherever a redirect or a `Link` header points."""
+        response, body = await self._request(
+            ref,
+            "GET",
+            path_or_url,
+            {"Accept": OCI_INDEX},
+            "pull",
+            max_bytes=max_bytes,
+            ok=(200, 400, 406),
+        )
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        next_url = None
+        link = response.links.get("next", {}).get("url")
+        if response.status_code == 200 and link:
+            candidate = urllib.parse.urljoin(str(response.url), link)
+            there = urllib.parse.urlsplit(candidate)
+            scheme = "http" if self._settings(ref.api_host).insecure else "https"
+            if (there.scheme, there.netloc.lower()) == (scheme, ref.api_host):
+                next_url = candidate
+        return Page(response.status_code, media_type, body, next_url)
 
     async def push_blob(self, ref: Reference, data: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()

@@ -20,22 +20,14 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from signet.formats.cosign_classic.manifest import (
-    MAX_MANIFEST_SIZE,
-    MAX_PAYLOAD_SIZE,
-    parse_signature_manifest,
-    signature_tag,
-)
-from signet.formats.cosign_classic.verify import (
-    ClassicEvidence,
-    estimated_checks,
-    failure_report,
-    verify,
-)
+from signet.formats.discover import Discovery, discover
+from signet.formats.judge import Evidence, estimated_checks, judge
+from signet.formats.verdict import failure_report
 from signet.model.reference import InvalidReference, Reference, parse
 from signet.model.report import Report
 from signet.observe.metrics import Metrics
 from signet.oci.client import RegistryClient
+from signet.oci.referrers import Referrers
 from signet.reasons import DeterministicFailure, Reason, Refusal, TransientFailure
 from signet.service.cache import ExpiringCache
 from signet.service.flights import SingleFlight
@@ -49,14 +41,10 @@ log = logging.getLogger("signet.engine")
 
 T = TypeVar("T")
 
-# Estimated cost units for the CPU queue (microseconds): one signature check, and the bytes of
-# manifest JSON parsed per unit.
+# Estimated cost units for the CPU queue (microseconds): one signature check.
 _CHECK_COST = 1000
-_PARSE_BYTES = 20
 # Work this cheap (an ordinary image: a few checks) has a worker of its own (see workers).
 EXPRESS_BELOW = 32 * _CHECK_COST
-# A manifest this small is parsed on the loop (~0.1 ms): a trip to a worker would cost more.
-_PARSE_INLINE_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +91,7 @@ class EngineSettings:
     mutate_deadline: float = 0.8
     # Flights (resolutions, verifications) in progress at once, across all registries.
     max_flights: int = 4096
-    # Payloads of one image fetched at once.
+    # Blobs (payloads, bundles) of one image fetched at once.
     payload_concurrency: int = 4
     pin_mode: Literal["digest", "tag-digest"] = "digest"
 
@@ -116,12 +104,19 @@ class Engine:
         metrics: Metrics,
         settings: EngineSettings | None = None,
         cpu: CpuPool | None = None,
+        referrers: Referrers | None = None,
     ) -> None:
         self._trust = trust
         self._registry = registry
         self._metrics = metrics
         self.settings = settings or EngineSettings()
         self._cpu = cpu or CpuPool()
+        self._discovery = Discovery(
+            registry,
+            referrers or Referrers(registry),
+            self._cpu,
+            self.settings.payload_concurrency,
+        )
         self._digests: ExpiringCache[str, str | Refusal] = ExpiringCache(self.settings.cache_size)
         self._verdicts: ExpiringCache[tuple[str, str, str, str], Report] = ExpiringCache(
             self.settings.cache_size
@@ -288,7 +283,7 @@ class Engine:
         if checking is None:  # nothing queued for these signatures yet: fetch them
             self._metrics.verifications.inc()
             try:
-                evidence = await self._discover(ref, digest)
+                evidence = await discover(self._discovery, ref, digest)
             except DeterministicFailure as failure:
                 report = failure_report(key, digest, failure)
                 self._remember(verdict_key, report)
@@ -301,7 +296,7 @@ class Engine:
         verdict_key: tuple[str, str, str, str],
         key: str,
         digest: str,
-        evidence: ClassicEvidence | None,
+        evidence: Evidence,
         trust: TrustConfig,
     ) -> asyncio.Future[Report]:
         """Queue the checks once per image. They outlive the flight that fetched the evidence
@@ -311,7 +306,7 @@ class Engine:
         checking = asyncio.ensure_future(
             self._cpu.run(
                 estimated_checks(evidence, trust) * _CHECK_COST,
-                verify,
+                judge,
                 key,
                 digest,
                 evidence,
@@ -332,31 +327,6 @@ class Engine:
     def _remember(self, verdict_key: tuple[str, str, str, str], report: Report) -> None:
         lifetime = self.settings.failed_ttl if report.failures else self.settings.verified_ttl
         self._verdicts.put(verdict_key, report, lifetime)
-
-    async def _discover(self, ref: Reference, digest: str) -> ClassicEvidence | None:
-        """Fetch the `.sig` manifest for `digest` and each distinct payload it lists."""
-        manifest = await self._registry.manifest(
-            ref, signature_tag(digest), max_bytes=MAX_MANIFEST_SIZE
-        )
-        if manifest is None:
-            return None
-        raw = manifest.raw
-        if len(raw) <= _PARSE_INLINE_BYTES:
-            parsed = parse_signature_manifest(raw)
-        else:
-            parsed = await self._cpu.run(len(raw) // _PARSE_BYTES, parse_signature_manifest, raw)
-        fetching = asyncio.Semaphore(self.settings.payload_concurrency)
-
-        async def fetch(layer_digest: str) -> bytes | DeterministicFailure:
-            async with fetching:
-                try:
-                    return await self._registry.blob(ref, layer_digest, max_bytes=MAX_PAYLOAD_SIZE)
-                except DeterministicFailure as failure:
-                    return failure
-
-        distinct = list(dict.fromkeys(layer.digest for layer in parsed.layers))
-        payloads = await asyncio.gather(*(fetch(d) for d in distinct))
-        return ClassicEvidence(parsed, dict(zip(distinct, payloads, strict=True)))
 
     async def _timed(self, work: Coroutine[Any, Any, T]) -> T:
         try:

@@ -1,0 +1,1 @@
+"""What attestations are made of: DSSE envelopes, in-toto statements, SLSA provenance facts."""
