@@ -51,3 +51,34 @@ test_recorded_tag_is_denied_naming_the_digest_it_resolved_to if {
 	contains(msg, sprintf("image <%v>: not pinned to a digest", [signed_tag]))
 	contains(msg, sprintf("Write it as <%v>", [signed]))
 }
+
+# Signed and attested with cosign v3's defaults: a Sigstore bundle and SLSA v1 provenance.
+attested := contract.request_keys[4]
+
+provenance_from(builder) := [{"predicateType": "https://slsa.dev/provenance/v1", "attestors": ["dev-team"], "builderIds": [builder]}]
+
+messages_requiring(images, attestations) := {v.msg |
+	some v in signetimagesignatures.violation with input as {
+		"review": {"object": {"kind": "Pod", "spec": {"containers": [{"name": sprintf("c%v", [i]), "image": image} | some i, image in images]}}},
+		"parameters": {"requiredAttestors": ["dev-team"], "requiredAttestations": attestations},
+	}
+		with signetimagesignatures.external_data as recorded
+}
+
+test_recorded_bundle_signature_is_admitted if {
+	messages([attested]) == set()
+}
+
+test_recorded_provenance_from_the_allowed_builder_is_admitted if {
+	messages_requiring([attested], provenance_from("https://ci.example/builders/release@v1")) == set()
+}
+
+test_recorded_provenance_from_another_builder_is_denied if {
+	some msg in messages_requiring([attested], provenance_from("https://ci.example/builders/other"))
+	contains(msg, "found one by dev-team from builder <https://ci.example/builders/release@v1> of source <https://git.example/team/app>")
+}
+
+test_recorded_image_without_provenance_is_denied if {
+	some msg in messages_requiring([signed], provenance_from("https://ci.example/builders/release@v1"))
+	contains(msg, "no https://slsa.dev/provenance/v1 attestation by [dev-team] from builder")
+}

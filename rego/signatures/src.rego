@@ -22,6 +22,11 @@ any_of_minimum := object.get(any_of, "minimum", 1)
 
 exempt_patterns := object.get(input.parameters, "exemptImages", [])
 
+# Attestations each image must carry, e.g. SLSA provenance from an allowed builder:
+# [{"predicateType": "https://slsa.dev/provenance/v1", "attestors": ["ci"],
+#   "builderIds": ["https://…"], "sourceRepositories": ["https://…"]}]. Lists left out allow any.
+required_attestations := object.get(input.parameters, "requiredAttestations", [])
+
 # A tag is resolved when Signet verifies it and again when the kubelet pulls it, and may point at
 # another image by then; only a digest names what was verified. Signet's pinning mutator writes
 # the digest in; when it did not run (Gatekeeper's mutating webhook fails open by default), this
@@ -122,7 +127,7 @@ problems(image) := {sprintf("not verified: unknown report version <%v> (this pol
 	not valid_report(reports[image])
 }
 
-problems(image) := attestor_problems(reports[image]) if {
+problems(image) := attestor_problems(reports[image]) | attestation_problems(reports[image]) if {
 	not errors[image]
 	valid_report(reports[image])
 }
@@ -174,6 +179,71 @@ image_failures(report) := concat("; ", [sprintf("%v -> %v", [f.reason, f.remedia
 ]) if {
 	count(object.get(report, "failures", [])) > 0
 } else := "no signature verified"
+
+# -- attestations ---------------------------------------------------------------------------------
+
+attestation_problems(report) := {missing_attestation(report, wanted) |
+	some wanted in required_attestations
+	not attested(report, wanted)
+}
+
+attested(report, wanted) if {
+	some attestation in object.get(report, "attestations", [])
+	meets(attestation, wanted)
+}
+
+meets(attestation, wanted) if {
+	attestation.predicateType == wanted.predicateType
+	allowed(attestation.attestor, object.get(wanted, "attestors", []))
+	allowed(object.get(attestation.facts, "builderId", null), object.get(wanted, "builderIds", []))
+	allowed(object.get(attestation.facts, "sourceRepository", null), object.get(wanted, "sourceRepositories", []))
+}
+
+# An empty list allows anything; otherwise the value must be one of the list, exactly.
+allowed(_, values) if count(values) == 0
+
+allowed(value, values) if value in values
+
+missing_attestation(report, wanted) := sprintf("no %v attestation%v; found %v -> attest %v with cosign attest --type %v (signed by %v)", [
+	wanted.predicateType,
+	attestation_wanted(wanted),
+	found_attestations(report, wanted.predicateType),
+	pinned_report_image(report),
+	cosign_type(wanted.predicateType),
+	signer_words(wanted),
+])
+
+attestation_wanted(wanted) := concat("", [
+	list_words(" by ", object.get(wanted, "attestors", [])),
+	list_words(" from builder ", object.get(wanted, "builderIds", [])),
+	list_words(" of source ", object.get(wanted, "sourceRepositories", [])),
+])
+
+list_words(prefix, values) := "" if {
+	count(values) == 0
+} else := sprintf("%v[%v]", [prefix, concat(", ", values)])
+
+found_attestations(report, predicate_type) := concat("; ", [sprintf("one by %v from builder <%v> of source <%v>", [a.attestor, object.get(a.facts, "builderId", "?"), object.get(a.facts, "sourceRepository", "?")]) |
+	some a in object.get(report, "attestations", [])
+	a.predicateType == predicate_type
+]) if {
+	some a in object.get(report, "attestations", [])
+	a.predicateType == predicate_type
+} else := "none of that type"
+
+pinned_report_image(report) := sprintf("%v@%v", [image_name(report.image), report.digest]) if {
+	is_string(report.digest)
+} else := report.image
+
+cosign_type(predicate_type) := "slsaprovenance1" if predicate_type == "https://slsa.dev/provenance/v1"
+
+else := "slsaprovenance" if predicate_type == "https://slsa.dev/provenance/v0.2"
+
+else := predicate_type
+
+signer_words(wanted) := concat(" or ", object.get(wanted, "attestors", [])) if {
+	count(object.get(wanted, "attestors", [])) > 0
+} else := "a trusted attestor's key"
 
 # -- exemptions: host-anchored globs ------------------------------------------------------------
 

@@ -171,3 +171,42 @@ def test_a_bundle_whose_subject_was_rewritten_is_a_digest_mismatch(
     assert outcome.verified == ()
     assert outcome.reasons == (Reason.DIGEST_MISMATCH,)
     assert f"names {signed}, not {unsigned}" in outcome.failures[0].detail
+
+
+@pytest.mark.parametrize("version", ["v2.5.0", "v3.1.3"])
+def test_classic_attestations_are_reported_and_never_count_as_signatures(
+    registry: Registry, tmp_path: Path, version: str
+) -> None:
+    """`cosign attest` in the classic format (`.att` tag, in-toto v0.1, SLSA v0.2); the image
+    is also signed, by bundle, so the report holds both."""
+    repo = f"bundles/classic-att-{version.replace('.', '-')}"
+    digest = push_image(registry.url, repo, "v1", seed=f"classic-att-{version}")
+    keys = cosign.generate_key_pair("v3.1.3", tmp_path / "keys")
+    predicate = cosign.write_predicate(
+        tmp_path,
+        "provenance.json",
+        cosign.slsa_predicate("0.2", BUILDER, SOURCE, "refs/tags/v1.0", COMMIT),
+    )
+    ref = f"{registry.host}/{repo}@{digest}"
+    cosign.attest(version, keys.private, ref, predicate, "slsaprovenance", bundle=False)
+    config = write_trust(tmp_path, {"ci": [keys.public]}, [registry.host])
+
+    (unsigned,) = check(config, f"{registry.host}/{repo}:v1")
+    cosign.sign_bundle("v3.1.3", keys.private, ref)
+    (signed,) = check(config, f"{registry.host}/{repo}:v1")
+
+    assert isinstance(unsigned, Report)
+    assert unsigned.verified == ()
+    assert unsigned.reasons == (Reason.NO_SIGNATURE,)
+    assert isinstance(signed, Report)
+    assert signed.verified == ("ci",)
+    for report in (unsigned, signed):
+        (attestation,) = report.attestations
+        assert (attestation.format, attestation.predicate_type) == (
+            "cosign-classic",
+            "https://slsa.dev/provenance/v0.2",
+        )
+        facts = dict(attestation.facts)
+        assert facts["builderId"] == BUILDER
+        assert (facts["sourceRepository"], facts["sourceRef"]) == (SOURCE, "refs/tags/v1.0")
+        assert facts["sourceDigest"] == f"sha1:{COMMIT}"

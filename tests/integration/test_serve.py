@@ -28,12 +28,24 @@ from .helpers import write_trust
 pytestmark = pytest.mark.integration
 
 
+# The builder and source of the attested image's SLSA provenance (see the contract fixture).
+BUILDER = "https://ci.example/builders/release@v1"
+SOURCE = "https://git.example/team/app"
+
+
 class Stack:
     def __init__(
-        self, provider: Provider, signed: str, unsigned: str, digest: str, unsigned_digest: str
+        self,
+        provider: Provider,
+        signed: str,
+        unsigned: str,
+        digest: str,
+        unsigned_digest: str,
+        attested_digest: str,
     ) -> None:
         self.provider, self.signed, self.unsigned, self.digest = provider, signed, unsigned, digest
         self.unsigned_digest = unsigned_digest
+        self.attested_digest = attested_digest
 
     def post(self, path: str, body: bytes) -> dict[str, Any]:
         with self.provider.client() as client:
@@ -62,8 +74,15 @@ def stack(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Itera
     work = tmp_path_factory.mktemp("serve")
     digest = push_image(registry.url, "serve/app", "signed", seed="serve-signed")
     unsigned_digest = push_image(registry.url, "serve/app", "unsigned", seed="serve-unsigned")
+    attested_digest = push_image(registry.url, "serve/app", "attested", seed="serve-attested")
     keys = cosign.generate_key_pair("v3.1.3", work / "keys")
     cosign.sign("v3.1.3", keys.private, f"{registry.host}/serve/app@{digest}")
+    # cosign v3's defaults: a Sigstore bundle referrer, and SLSA v1 provenance as a bundle.
+    attested = f"{registry.host}/serve/app@{attested_digest}"
+    cosign.sign_bundle("v3.1.3", keys.private, attested)
+    predicate = cosign.slsa_predicate("1", BUILDER, SOURCE, "refs/heads/main", "c" * 40)
+    predicate_file = cosign.write_predicate(work, "provenance.json", predicate)
+    cosign.attest("v3.1.3", keys.private, attested, predicate_file, "slsaprovenance1", bundle=True)
     # 127.0.0.1:9 is a configured registry that is down (nothing listens on the discard port).
     config = write_trust(work, {"dev-team": [keys.public]}, [registry.host, "127.0.0.1:9"])
     with run_provider(config, work) as provider:
@@ -73,6 +92,7 @@ def stack(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Itera
             f"{registry.host}/serve/app:unsigned",
             digest,
             unsigned_digest,
+            attested_digest,
         )
 
 
@@ -229,6 +249,7 @@ def test_the_rego_contract_fixture_is_what_the_provider_answers(stack: Stack) ->
         f"{host}/serve/app@{stack.unsigned_digest}",
         down,
         stack.signed,
+        f"{host}/serve/app@{stack.attested_digest}",
     )
     answer = stack.post("/validate", provider_request(*keys))
     text = json.dumps(answer, indent=2, sort_keys=True).replace(host, "registry.test:5000")

@@ -22,10 +22,12 @@ same verdict.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from signet.formats.cosign_classic.attestations import FetchedEnvelope, verify_attestations
 from signet.formats.cosign_classic.manifest import SignatureManifest, parse_payload
 from signet.formats.verdict import Budget, Verdict, attestor_failure, problem
 from signet.model.report import Failure, SignatureFact
@@ -44,13 +46,17 @@ class ClassicEvidence:
     manifest: SignatureManifest
     # Layer digest -> payload bytes (already checked against the digest), or why it is unusable.
     payloads: Mapping[str, bytes | DeterministicFailure]
+    # The DSSE envelopes of the `.att` manifest (see `attestations`).
+    attestations: tuple[FetchedEnvelope, ...] = ()
+    attestation_problems: tuple[DeterministicFailure, ...] = ()
 
 
 def estimated_checks(evidence: ClassicEvidence | None, trust: TrustConfig, limit: int) -> int:
     """The most verifications `verify` can spend on this evidence (to order the work queue)."""
     if evidence is None:
         return 0
-    total = 0
+    # An envelope has one signature, checked under at most two schemes per key.
+    total = 2 * sum(len(a.keys) for a in trust.attestors) * len(evidence.attestations)
     for attestor in trust.attestors:
         for trusted in attestor.keys:
             for layer in evidence.manifest.layers:
@@ -63,10 +69,26 @@ def estimated_checks(evidence: ClassicEvidence | None, trust: TrustConfig, limit
 def verify(
     image: str, digest: str, evidence: ClassicEvidence | None, trust: TrustConfig, budget: Budget
 ) -> Verdict:
-    """Judge the evidence for `digest` (the exact digest being admitted) against `trust`."""
+    """Judge the evidence for `digest` (the exact digest being admitted) against `trust`:
+    signatures first, then (with what is left of the budget) attestations."""
+    if evidence is None:
+        return Verdict()
+    verdict = _verify_signatures(image, digest, evidence, trust, budget)
+    attested, unusable = verify_attestations(digest, evidence.attestations, trust, budget)
+    problems = (*evidence.attestation_problems, *unusable)
+    return dataclasses.replace(
+        verdict,
+        problems=(*verdict.problems, *(problem(image, digest, p) for p in problems)),
+        attestations=attested,
+    )
+
+
+def _verify_signatures(
+    image: str, digest: str, evidence: ClassicEvidence, trust: TrustConfig, budget: Budget
+) -> Verdict:
     # Step 1: no signature manifest at all (`merge` says NO_SIGNATURE unless another format
     # has more to say).
-    if evidence is None or (not evidence.manifest.layers and not evidence.manifest.problems):
+    if not evidence.manifest.layers and not evidence.manifest.problems:
         return Verdict()
 
     # Step 2: usable layers, and what was wrong with the rest.

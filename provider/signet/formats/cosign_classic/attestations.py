@@ -1,0 +1,131 @@
+"""cosign's classic attestations: the `sha256-<hex>.att` tag, one DSSE envelope per layer.
+
+1. Each layer of type `application/vnd.dsse.envelope.v1+json` is a DSSE envelope (fetched by
+   digest, checked); its `predicateType` annotation is unsigned and not read.
+2. For each attestor, the envelope's signature over the PAE must verify under one of its keys.
+3. The in-toto statement (v0.1 in every cosign version) must name the admitted digest among its
+   subjects; the verified predicate type and its facts are reported. An attestation is never a
+   signature, whatever its predicate type.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from signet.attest.dsse import IN_TOTO_PAYLOAD_TYPE, parse_envelope
+from signet.attest.provenance import provenance_facts
+from signet.attest.statement import parse_statement
+from signet.formats.envelopes import Signer, check_envelope
+from signet.formats.verdict import Budget
+from signet.model.reference import is_sha256_digest
+from signet.model.report import AttestationFact
+from signet.reasons import DeterministicFailure, Reason
+from signet.trust.model import TrustConfig
+
+__all__ = [
+    "ATTESTATION_MEDIA_TYPE",
+    "MAX_ATTESTATIONS",
+    "MAX_ENVELOPE_SIZE",
+    "attestation_layers",
+    "attestation_tag",
+    "verify_attestations",
+]
+
+ATTESTATION_MEDIA_TYPE: Final = "application/vnd.dsse.envelope.v1+json"
+MAX_ATTESTATIONS: Final = 32
+# Provenance of a large build reaches a few hundred KiB.
+MAX_ENVELOPE_SIZE: Final = 1024 * 1024
+MAX_ATTESTATION_MANIFEST_SIZE: Final = 64 * 1024
+FORMAT: Final = "cosign-classic"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedEnvelope:
+    digest: str
+    content: bytes | DeterministicFailure
+
+
+def attestation_tag(digest: str) -> str:
+    if not is_sha256_digest(digest):
+        raise ValueError(f"not a sha256 digest: {digest!r}")
+    return digest.replace(":", "-") + ".att"
+
+
+def attestation_layers(raw: bytes) -> tuple[str, ...]:
+    """The distinct envelope layer digests of an `.att` manifest (at most MAX_ATTESTATIONS)."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise DeterministicFailure(
+            Reason.UNSUPPORTED_FORMAT, "the attestation manifest is not JSON"
+        ) from exc
+    layers = document.get("layers") if isinstance(document, dict) else None
+    if not isinstance(layers, list):
+        raise DeterministicFailure(
+            Reason.UNSUPPORTED_FORMAT, "the attestation manifest has no layers list"
+        )
+    found: list[str] = []
+    for layer in layers:
+        if not isinstance(layer, dict) or layer.get("mediaType") != ATTESTATION_MEDIA_TYPE:
+            continue
+        digest, size = layer.get("digest"), layer.get("size")
+        if isinstance(digest, str) and is_sha256_digest(digest) and _fits(size):
+            found.append(digest)
+    distinct = tuple(dict.fromkeys(found))
+    if len(distinct) > MAX_ATTESTATIONS:
+        raise DeterministicFailure(
+            Reason.LIMIT_EXCEEDED,
+            f"the image has {len(distinct)} attestations; the limit is {MAX_ATTESTATIONS}",
+        )
+    return distinct
+
+
+def verify_attestations(
+    digest: str, envelopes: Sequence[FetchedEnvelope], trust: TrustConfig, budget: Budget
+) -> tuple[tuple[AttestationFact, ...], tuple[DeterministicFailure, ...]]:
+    """The verified attestations about `digest`, and what was wrong with unusable envelopes."""
+    problems: list[DeterministicFailure] = []
+    parsed = []
+    for fetched in envelopes:  # Step 1
+        try:
+            if isinstance(fetched.content, DeterministicFailure):
+                raise fetched.content
+            envelope = parse_envelope(_json(fetched.content), max_payload=MAX_ENVELOPE_SIZE)
+        except DeterministicFailure as failure:
+            where = f"attestation {fetched.digest}"
+            problems.append(DeterministicFailure(failure.reason, f"{where}: {failure.message}"))
+            continue
+        if envelope.payload_type == IN_TOTO_PAYLOAD_TYPE:
+            parsed.append(envelope)
+    made: list[AttestationFact] = []
+    for attestor in trust.attestors:
+        for envelope in parsed:
+            signer = check_envelope(envelope, attestor, budget)  # Step 2
+            if not isinstance(signer, Signer):
+                continue  # not this attestor's, or out of budget: nothing is attested
+            try:
+                statement = parse_statement(envelope.payload)
+            except DeterministicFailure:
+                continue
+            if statement.names(digest):  # Step 3
+                facts = provenance_facts(statement.predicate_type, statement.predicate)
+                made.append(
+                    AttestationFact(
+                        attestor.name, signer.key.id, FORMAT, statement.predicate_type, facts
+                    )
+                )
+    return tuple(dict.fromkeys(made)), tuple(problems)
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise DeterministicFailure(Reason.SIGNATURE_INVALID, "the envelope is not JSON") from exc
+
+
+def _fits(size: Any) -> bool:
+    return isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= MAX_ENVELOPE_SIZE
