@@ -1,13 +1,17 @@
-"""`make run`: a local registry, a signed and an unsigned image, Signet over mTLS, a real request.
+"""`make run`: a local registry, signed and unsigned images, Signet over mTLS, a real request.
 
-Everything runs on 127.0.0.1 and is torn down on Ctrl-C. The registry, image and cosign helpers
-are the ones the integration tests use (tests/support), so the demo shows what the tests prove.
+One image is signed the way cosign v3 signs by default (a Sigstore bundle stored as an OCI 1.1
+referrer), one in cosign's classic `.sig` format, one not at all. Everything runs on 127.0.0.1 and
+is torn down on Ctrl-C (or at once with SIGNET_DEMO_ONCE=1, as the tests run it). The registry,
+image and cosign helpers are the ones the integration tests use (tests/support), so the demo
+shows what the tests prove.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import ssl
 import sys
@@ -37,17 +41,23 @@ def main() -> int:
     work.mkdir()
     with run_registry(work / "registry") as registry:
         say(f"registry: docker-registry on {registry.url}")
-        signed_digest = push_image(registry.url, "demo/app", "signed", seed="signed")
-        unsigned_digest = push_image(registry.url, "demo/app", "unsigned", seed="unsigned")
-        signed = f"{registry.host}/demo/app:signed"
-        unsigned = f"{registry.host}/demo/app:unsigned"
-        print(f"pushed {signed} -> {signed_digest}")
-        print(f"pushed {unsigned} -> {unsigned_digest}")
+        digests = {
+            tag: push_image(registry.url, "demo/app", tag, seed=tag)
+            for tag in ("signed", "classic", "unsigned")
+        }
+        signed, classic, unsigned = (
+            f"{registry.host}/demo/app:{tag}" for tag in ("signed", "classic", "unsigned")
+        )
+        for tag, digest in digests.items():
+            print(f"pushed {registry.host}/demo/app:{tag} -> {digest}")
 
-        say(f"cosign {COSIGN}: generate a key pair and sign {signed}")
         keys = cosign.generate_key_pair(COSIGN, work / "keys")
-        cosign.sign(COSIGN, keys.private, f"{registry.host}/demo/app@{signed_digest}")
-        print(f"signed {registry.host}/demo/app@{signed_digest} with {keys.private}")
+        say(f"cosign {COSIGN}, its default format (a Sigstore bundle): sign {signed}")
+        cosign.sign_bundle(COSIGN, keys.private, f"{registry.host}/demo/app@{digests['signed']}")
+        print("  cosign sign --key cosign.key --tlog-upload=false --use-signing-config=false IMAGE")
+        say(f"cosign {COSIGN}, the classic format: sign {classic}")
+        cosign.sign(COSIGN, keys.private, f"{registry.host}/demo/app@{digests['classic']}")
+        print("  cosign sign --key cosign.key --new-bundle-format=false ... IMAGE")
 
         config = work / "trust.yaml"
         config.write_text(
@@ -68,7 +78,7 @@ def main() -> int:
             request = {
                 "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
                 "kind": "ProviderRequest",
-                "request": {"keys": [signed, unsigned]},
+                "request": {"keys": [signed, classic, unsigned]},
             }
             say("Gatekeeper's request, with Gatekeeper's kind of client certificate")
             print(json.dumps(request, indent=2))
@@ -77,8 +87,9 @@ def main() -> int:
             print(json.dumps(answer, indent=2))
             for item in answer["response"]["items"]:
                 report = item["value"]
+                formats = sorted({s["format"] for s in report["signatures"]})
                 verdict = (
-                    f"verified by {', '.join(report['verified'])}"
+                    f"verified by {', '.join(report['verified'])} ({', '.join(formats)})"
                     if report["verified"]
                     else "REJECTED: "
                     + "; ".join(f"{f['reason']} -> {f['remediation']}" for f in report["failures"])
@@ -104,6 +115,8 @@ def main() -> int:
                 f"    -d '{json.dumps(request)}'\n"
                 f"  provider log: {provider.log}"
             )
+            if os.environ.get("SIGNET_DEMO_ONCE"):
+                return 0
             with contextlib.suppress(KeyboardInterrupt):
                 while True:
                     time.sleep(3600)

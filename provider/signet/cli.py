@@ -36,6 +36,7 @@ from signet.oci.client import Limits, RegistryClient
 from signet.reasons import DeterministicFailure, TransientFailure
 from signet.service.engine import Answer, EngineSettings, Outcome
 from signet.service.runtime import running
+from signet.signing.bundle import describe_bundle, sign_bundle
 from signet.signing.classic import describe, sign_image
 from signet.trust.config import load
 from signet.trust.model import RegistrySettings, TrustConfig, TrustConfigError
@@ -138,8 +139,17 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--timeout", type=float, default=30.0)
 
-    sign = commands.add_parser("sign", help="sign an image's digest in cosign's classic format")
+    sign = commands.add_parser(
+        "sign", help="sign an image's digest as cosign does (a Sigstore bundle, or classic)"
+    )
     sign.add_argument("image")
+    sign.add_argument(
+        "--format",
+        choices=("bundle", "classic"),
+        default="bundle",
+        help="bundle: a Sigstore bundle referrer, cosign v3's default (verified by cosign >= "
+        "v2.6); classic: the sha256-<hex>.sig tag (verified by every cosign)",
+    )
     sign.add_argument(
         "--key",
         type=Path,
@@ -272,7 +282,9 @@ def _sign(args: argparse.Namespace) -> int:
     async def run() -> str:
         registry = RegistryClient(lambda: trust, limits=Limits(request_timeout=30.0))
         try:
-            return describe(await sign_image(registry, ref, key), ref)
+            if args.format == "classic":
+                return describe(await sign_image(registry, ref, key), ref)
+            return describe_bundle(await sign_bundle(registry, ref, key), ref)
         finally:
             await registry.aclose()
 

@@ -14,7 +14,7 @@ from tests.support import cosign
 from tests.support.images import digest_of, get_manifest, push_image, put_manifest
 from tests.support.registry import Registry
 
-from .helpers import check, write_trust
+from .helpers import check, run_signet, write_trust
 
 pytestmark = pytest.mark.integration
 
@@ -210,3 +210,32 @@ def test_classic_attestations_are_reported_and_never_count_as_signatures(
         assert facts["builderId"] == BUILDER
         assert (facts["sourceRepository"], facts["sourceRef"]) == (SOURCE, "refs/tags/v1.0")
         assert facts["sourceDigest"] == f"sha1:{COMMIT}"
+
+
+@pytest.mark.parametrize("key_type", ["p256", "p384", "p521", "ed25519", "rsa2048"])
+@pytest.mark.parametrize("version", cosign.BUNDLE_VERSIONS)
+def test_cosign_verifies_the_bundles_signet_writes(
+    any_registry: Registry, tmp_path: Path, version: str, key_type: str
+) -> None:
+    """`signet sign` writes cosign v3's default shape; the real cosign accepts it, from a
+    registry with the referrers API and from one where the fallback index is kept."""
+    registry = any_registry
+    repo = f"signet-bundles/{version.replace('.', '-')}-{key_type}"
+    digest = push_image(registry.url, repo, "v1", seed=f"signet-bundle-{version}-{key_type}")
+    prefix = tmp_path / "signet"
+    run_signet("keys", "generate", "--type", key_type, "--output-key-prefix", str(prefix))
+    signed = run_signet(
+        "sign", f"{registry.host}/{repo}:v1", "--key", f"{prefix}.key", "--insecure-registry"
+    )
+    assert json.loads(signed.stdout)["format"] == "sigstore-bundle"
+
+    accepted = cosign.verify_bundle(
+        version, Path(f"{prefix}.pub"), f"{registry.host}/{repo}@{digest}"
+    )
+
+    assert accepted.returncode == 0, accepted.stderr
+    assert digest in accepted.stdout
+    config = write_trust(tmp_path, {"ci": [Path(f"{prefix}.pub")]}, [registry.host])
+    (outcome,) = check(config, f"{registry.host}/{repo}:v1")
+    assert isinstance(outcome, Report) and outcome.verified == ("ci",)
+    assert outcome.signatures[0].format == "sigstore-bundle"

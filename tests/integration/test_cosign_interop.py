@@ -74,8 +74,9 @@ def test_cosign_verifies_what_signet_signs(
     digest = push_image(registry.url, repo, "v1", seed=f"signet-{version}-{key_type}")
     prefix = tmp_path / "signet"
     run_signet("keys", "generate", "--type", key_type, "--output-key-prefix", str(prefix))
+    image = f"{registry.host}/{repo}:v1"
     run_signet(
-        "sign", f"{registry.host}/{repo}:v1", "--key", f"{prefix}.key", "--insecure-registry"
+        "sign", image, "--key", f"{prefix}.key", "--insecure-registry", "--format", "classic"
     )
 
     accepted = cosign.verify(version, Path(f"{prefix}.pub"), f"{registry.host}/{repo}@{digest}")

@@ -27,7 +27,14 @@ from signet.oci.media import OCI_INDEX
 from signet.reasons import DeterministicFailure, Reason
 from signet.service.cache import ExpiringCache
 
-__all__ = ["MAX_DESCRIPTORS", "MAX_PAGES", "Descriptor", "Referrers", "parse_index"]
+__all__ = [
+    "MAX_DESCRIPTORS",
+    "MAX_PAGES",
+    "Descriptor",
+    "Referrers",
+    "parse_index",
+    "referrers_tag",
+]
 
 MAX_INDEX_BYTES: Final = 512 * 1024
 MAX_PAGES: Final = 8

@@ -21,6 +21,7 @@ from signet.reasons import DeterministicFailure, Reason
 __all__ = [
     "EMPTY_MEDIA_TYPE",
     "MAX_REFERRER_MANIFEST_SIZE",
+    "PREDICATE_ANNOTATION",
     "BundleReferrer",
     "may_hold_bundle",
     "parse_referrer",
