@@ -28,6 +28,8 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_OPERATOR_VERSION = "v0.85.0"  # as scripts/install-tools.sh
+BUILDER = "https://ci.example/builders/release@v1"
+SOURCE = "https://git.example/team/app"
 
 
 @dataclass
@@ -82,6 +84,19 @@ def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
     both_digest = push_image(registry.url, "e2e/app", "both", seed="e2e-both")
     for key in (keys.private, security.private):
         cosign.sign("v3.1.3", key, f"{registry.host}/e2e/app@{both_digest}")
+    # cosign v3's defaults: a Sigstore bundle, and SLSA v1 provenance as a bundle; and an image
+    # that carries only the provenance.
+    predicate = cosign.write_predicate(
+        work,
+        "provenance.json",
+        cosign.slsa_predicate("1", BUILDER, SOURCE, "refs/heads/main", "e" * 40),
+    )
+    for tag in ("bundled", "attested-only"):
+        digest = push_image(registry.url, "e2e/app", tag, seed=f"e2e-{tag}")
+        ref = f"{registry.host}/e2e/app@{digest}"
+        if tag == "bundled":
+            cosign.sign_bundle("v3.1.3", keys.private, ref)
+        cosign.attest("v3.1.3", keys.private, ref, predicate, "slsaprovenance1", bundle=True)
     flaky_port = free_port()
     with run_registry(work / "flaky", port=flaky_port) as flaky:
         flaky_digest = push_image(flaky.url, "flaky/app", "v1", seed="e2e-flaky")
@@ -169,6 +184,62 @@ def test_an_unsigned_pod_is_denied_with_reason_and_remediation(cluster: Cluster)
         f"container <unsigned> image <{cluster.unsigned_pinned}>: not signed by <dev-team>: "
         f"NO_SIGNATURE -> sign {cluster.unsigned_pinned} with a dev-team key" in output
     )
+
+
+def test_a_pod_signed_with_cosign_v3_defaults_is_admitted(cluster: Cluster) -> None:
+    code, output = cluster.run_pod("bundled", f"{cluster.registry.host}/e2e/app:bundled")
+    assert code == 0, output
+
+
+def test_an_image_with_only_an_attestation_is_denied_as_unsigned(cluster: Cluster) -> None:
+    code, output = cluster.run_pod("attested", f"{cluster.registry.host}/e2e/app:attested-only")
+    assert code != 0
+    assert "not signed by <dev-team>: NO_SIGNATURE" in output, output
+
+
+def test_provenance_from_the_allowed_builder_is_required(cluster: Cluster) -> None:
+    gatekeeper = cluster.gatekeeper
+    gatekeeper.kubectl("create", "namespace", "release", check=False)
+    gatekeeper.apply(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: release}\n"
+    )
+    gatekeeper.apply(
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
+        "metadata: {name: release-provenance}\nspec:\n"
+        "  match: {kinds: [{apiGroups: [''], kinds: [Pod]}], namespaces: [release]}\n"
+        "  parameters:\n    requiredAttestors: [dev-team]\n    requiredAttestations:\n"
+        "      - predicateType: https://slsa.dev/provenance/v1\n"
+        f"        builderIds: ['{BUILDER}']\n        sourceRepositories: ['{SOURCE}']\n"
+    )
+    deadline = time.monotonic() + 60
+    attempt = 0
+    while True:  # the classic-signed image has no provenance: denied once the constraint is in
+        attempt += 1
+        denied = gatekeeper.kubectl(
+            "run",
+            f"no-provenance-{attempt}",
+            "-n",
+            "release",
+            f"--image={cluster.signed}",
+            "--restart=Never",
+            check=False,
+        )
+        if denied.returncode != 0:
+            break
+        assert time.monotonic() < deadline, "the provenance constraint was never enforced"
+        time.sleep(2)
+    assert "[release-provenance]" in denied.stderr
+    assert "no https://slsa.dev/provenance/v1 attestation from builder" in denied.stderr
+    admitted = gatekeeper.kubectl(
+        "run",
+        "with-provenance",
+        "-n",
+        "release",
+        f"--image={cluster.registry.host}/e2e/app:bundled",
+        "--restart=Never",
+        check=False,
+    )
+    assert admitted.returncode == 0, admitted.stderr
 
 
 def test_an_unsigned_init_container_is_denied(cluster: Cluster) -> None:
