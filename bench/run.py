@@ -6,7 +6,8 @@ are the figures to trust, not the absolute numbers):
 1. Warm: a 16-key ProviderRequest at 16 connections over mTLS, against `signet serve` with every
    verdict cached, and against a bare starlette/uvicorn server answering the same request shape
    from memory (bench/baseline.py). Throughput, p50, p99, and the ratio.
-2. Cold: one new, cosign-classic-signed image per request; latency, and the registry requests it
+2. Cold: one new image per request — cosign-classic-signed, and bundle-signed on a registry with
+   the referrers API and on one without; latency, and the registry requests it
    took (from the provider's own metrics).
 3. Stampede: 100 concurrent requests for one new image; registry requests and verifications.
 
@@ -40,11 +41,13 @@ from signet.crypto.keyfile import generate, public_pem  # noqa: E402
 from signet.http.devcerts import DevCerts  # noqa: E402
 from signet.model.reference import parse  # noqa: E402
 from signet.oci.client import RegistryClient  # noqa: E402
+from signet.signing.bundle import sign_bundle  # noqa: E402
 from signet.signing.classic import sign_image  # noqa: E402
 from signet.trust.model import RegistrySettings, TrustConfig  # noqa: E402
 from tests.support.images import push_image  # noqa: E402
 from tests.support.procs import free_port  # noqa: E402
 from tests.support.provider import run_provider  # noqa: E402
+from tests.support.referrers_registry import run_referrers_registry  # noqa: E402
 from tests.support.registry import run_registry  # noqa: E402
 
 KEYS_PER_REQUEST = 16
@@ -69,11 +72,21 @@ def main() -> int:
         for i in range(total):
             push_image(registry.url, "bench/app", str(i), seed=f"bench-{i}")
         asyncio.run(sign_all(registry.host, images, key))
+        # Bundle-signed images (cosign v3's default), on a registry with the referrers API and on
+        # one without it (the tag schema).
+        referrers = stack.enter_context(run_referrers_registry(work / "referrers"))
+        bundled: dict[str, list[str]] = {}
+        for name, where in (("api", referrers), ("tag", registry)):
+            bundled[name] = [f"{where.host}/bench/bundled:{i}" for i in range(args.cold_images)]
+            for i in range(args.cold_images):
+                push_image(where.url, "bench/bundled", str(i), seed=f"bench-bundled-{name}-{i}")
+            asyncio.run(sign_all(where.host, bundled[name], key, bundle=True))
         config = work / "trust.yaml"
         config.write_text(
             "version: 1\nattestors:\n  - name: ci\n    keys:\n"
             f"      - file: {work / 'ci.pub'}\n"
             f"registries:\n  - host: {registry.host}\n    insecure: true\n"
+            f"  - host: {referrers.host}\n    insecure: true\n"
         )
         provider = stack.enter_context(
             run_provider(config, work / "provider", "--log-level", "INFO")
@@ -142,6 +155,8 @@ def main() -> int:
             }
 
         results["cold"] = _cold(provider.url, context, cold_keys)
+        results["cold_bundle_api"] = _cold(provider.url, context, bundled["api"])
+        results["cold_bundle_tag"] = _cold(provider.url, context, bundled["tag"])
         results["stampede"] = asyncio.run(_stampede(provider.url, context, stampede_key))
         results["setup"] = {
             "keys_per_request": KEYS_PER_REQUEST,
@@ -158,12 +173,12 @@ def main() -> int:
     return 0
 
 
-async def sign_all(host: str, images: list[str], key: Any) -> None:
+async def sign_all(host: str, images: list[str], key: Any, *, bundle: bool = False) -> None:
     trust = TrustConfig((), (RegistrySettings(host, insecure=True),))
     client = RegistryClient(lambda: trust)
     try:
         for image in images:
-            await sign_image(client, parse(image), key)
+            await (sign_bundle if bundle else sign_image)(client, parse(image), key)
     finally:
         await client.aclose()
 
@@ -333,11 +348,16 @@ def _print(results: dict[str, Any]) -> None:
             f"p50 {p['p50_ms']:6.2f} ms  p99 {p['p99_ms']:6.2f} ms "
             f"(median of 3 passes; p99 per pass {p['p99_ms_passes']})"
         )
-    c = results["cold"]
-    print(
-        f"cold: {c['images']} new images, p50 {c['p50_ms']} ms, max {c['max_ms']} ms, "
-        f"registry requests per image {c['registry_requests_per_image']}"
-    )
+    for label, name in (
+        ("cold, classic", "cold"),
+        ("cold, bundle, referrers API", "cold_bundle_api"),
+        ("cold, bundle, tag schema", "cold_bundle_tag"),
+    ):
+        c = results[name]
+        print(
+            f"{label}: {c['images']} new images, p50 {c['p50_ms']} ms, max {c['max_ms']} ms, "
+            f"registry requests per image {c['registry_requests_per_image']}"
+        )
     st = results["stampede"]
     print(
         f"stampede: {st['requests']} concurrent requests for one new image -> "

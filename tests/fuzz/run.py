@@ -5,19 +5,29 @@
 
 Each target runs in a process of its own (libFuzzer owns it). A crash — any exception the
 target's property does not allow — stops the run, writes the input to `crash-<hash>` in the
-artifacts folder and exits non-zero; rerun the target with that file to reproduce it.
+artifacts folder and exits non-zero; rerun the target with that file to reproduce it:
+
+    python -m tests.fuzz.run --child TARGET fuzz-artifacts/TARGET-crash-<hash>
+
+The crashes listed in `known_bugs.py` are stepped over unless `--strict` is given. The `judge`
+target verifies bundles signed by a key made for the run (and the signatures it made,
+SIGNET_FUZZ_SIGNER); they are kept as `signer.json` in the artifacts folder (and the corpus) and
+used again from there, so a crash reproduces with
+`SIGNET_FUZZ_SIGNER="$(cat fuzz-artifacts/signer.json)"` set.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+SIGNER_ENV = "SIGNET_FUZZ_SIGNER"  # harness.SIGNER_ENV, read before the harness is imported
 
 
 def _fuzz(target: str, libfuzzer_args: list[str]) -> None:
@@ -25,8 +35,9 @@ def _fuzz(target: str, libfuzzer_args: list[str]) -> None:
 
     with atheris.instrument_imports(include=["signet"]):
         from tests.fuzz import harness
+    from tests.fuzz.known_bugs import tolerating
 
-    run = harness.TARGETS[target]
+    run = tolerating(target, harness.TARGETS[target])
     atheris.Setup([sys.argv[0], *libfuzzer_args], run)
     atheris.Fuzz()
 
@@ -58,6 +69,20 @@ def _spawn(target: str, args: argparse.Namespace, artifacts: Path) -> int:
     return subprocess.run(command, cwd=ROOT, check=False).returncode
 
 
+def _keep_signer(folders: list[Path]) -> None:
+    """Use the judge target's key kept in one of `folders` (else the harness makes one, on
+    import), and keep it in all of them."""
+    kept = [f / "signer.json" for f in folders if (f / "signer.json").is_file()]
+    if kept and not os.environ.get(SIGNER_ENV):
+        os.environ[SIGNER_ENV] = kept[0].read_text()
+    from tests.fuzz import harness
+
+    assert harness.SIGNER_ENV == SIGNER_ENV
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "signer.json").write_text(os.environ[SIGNER_ENV])
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--child"]:  # libFuzzer's own arguments follow the target's name
         _fuzz(sys.argv[2], sys.argv[3:])
@@ -69,7 +94,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--corpus", help="keep the corpus here (default: a temporary folder)")
     parser.add_argument("--artifacts", default=str(ROOT / "fuzz-artifacts"))
+    parser.add_argument(
+        "--strict", action="store_true", help="stop on the crashes known_bugs.py lists too"
+    )
     args = parser.parse_args()
+    if args.strict:
+        os.environ["SIGNET_FUZZ_STRICT"] = "1"
+    _keep_signer([Path(args.artifacts), *([Path(args.corpus)] if args.corpus else [])])
     from tests.fuzz import harness
 
     targets = sorted(harness.TARGETS) if args.all else [args.target]

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.fuzz import harness
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,9 +31,11 @@ def test_every_target_survives_a_bounded_fuzzing_run(tmp_path: Path) -> None:
         check=False,
     )
     crashes = (
-        sorted(p.name for p in (tmp_path / "artifacts").glob("*")) if result.returncode else []
+        sorted(p.name for p in (tmp_path / "artifacts").glob("*") if p.name != "signer.json")
+        if result.returncode
+        else []
     )
     assert result.returncode == 0, (
         f"crashes: {crashes}\n{result.stdout[-4000:]}{result.stderr[-4000:]}"
     )
-    assert result.stderr.count("Done 3000 runs") == 7, result.stderr[-2000:]
+    assert result.stderr.count("Done 3000 runs") == len(harness.TARGETS), result.stderr[-2000:]

@@ -59,12 +59,22 @@ def parse_envelope(document: Any, *, max_payload: int) -> Envelope:
     payload_type = document.get("payloadType")
     if not isinstance(payload_type, str) or not payload_type:
         raise DeterministicFailure(Reason.SIGNATURE_INVALID, "the DSSE envelope has no payloadType")
+    try:
+        payload_type.encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate, from a JSON escape (found by fuzzing)
+        raise DeterministicFailure(
+            Reason.SIGNATURE_INVALID, "the DSSE payloadType is not text"
+        ) from exc
     encoded = document.get("payload")
     if isinstance(encoded, str) and len(encoded) > 4 * max_payload // 3 + 4:
         raise DeterministicFailure(
             Reason.LIMIT_EXCEEDED, f"the DSSE payload is larger than {max_payload} bytes"
         )
     payload = decode_base64(encoded, "the DSSE payload")
+    if len(payload) > max_payload:  # the check above allows a few bytes more
+        raise DeterministicFailure(
+            Reason.LIMIT_EXCEEDED, f"the DSSE payload is larger than {max_payload} bytes"
+        )
     signatures = document.get("signatures")
     if not isinstance(signatures, list) or not signatures:
         raise DeterministicFailure(Reason.SIGNATURE_INVALID, "the DSSE envelope has no signatures")

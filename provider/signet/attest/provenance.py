@@ -82,14 +82,18 @@ def _object(parent: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _split_source(uri: Any) -> tuple[str | None, str | None]:
-    """`git+https://host/repo@refs/heads/main` → (`https://host/repo`, `refs/heads/main`)."""
+    """`git+https://host/repo@refs/heads/main` → (`https://host/repo`, `refs/heads/main`).
+
+    The ref starts at the first `@` of the path: one before it is user info
+    (`ssh://git@host/repo`), and a ref may hold `@` itself."""
     if not isinstance(uri, str):
         return None, None
     uri = uri.removeprefix("git+")
     scheme, separator, rest = uri.partition("://")
-    if separator and "@" in rest:
-        location, _, ref = rest.rpartition("@")
-        return f"{scheme}://{location}", ref
+    authority, _, path = rest.partition("/")
+    if separator and "@" in path:
+        location, _, ref = path.partition("@")
+        return f"{scheme}://{authority}/{location}", ref
     return uri, None
 
 

@@ -201,8 +201,12 @@ class RegistryClient:
         next_url = None
         link = response.links.get("next", {}).get("url")
         if response.status_code == 200 and link:
-            candidate = urllib.parse.urljoin(str(response.url), link)
-            there = urllib.parse.urlsplit(candidate)
+            try:  # an unparseable link ends the list (found by fuzzing)
+                candidate = urllib.parse.urljoin(str(response.url), link)
+                there = urllib.parse.urlsplit(candidate)
+                httpx.URL(candidate)
+            except (ValueError, httpx.InvalidURL):
+                return Page(response.status_code, media_type, body, None)
             scheme = "http" if self._settings(ref.api_host).insecure else "https"
             if (there.scheme, there.netloc.lower()) == (scheme, ref.api_host):
                 next_url = candidate
@@ -342,8 +346,10 @@ class RegistryClient:
             # us (another host) only under FOREIGN.
             policy = Policy.NAMED if target_host == named else Policy.FOREIGN
             client = self._client(target_host, self._settings(target_host), policy)
-            request = client.build_request(method, url, headers=request_headers, content=content)
             try:
+                request = client.build_request(
+                    method, url, headers=request_headers, content=content
+                )
                 response = await client.send(request, stream=True)
             except httpx.TimeoutException as exc:
                 raise TransientFailure(
@@ -358,7 +364,14 @@ class RegistryClient:
                 self._count(target_host, response.status_code)
                 if response.status_code in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
                     location = response.headers.get("Location", "")
-                    next_url = urllib.parse.urljoin(url, location)
+                    try:  # `//[` is no URL (found by fuzzing)
+                        next_url = urllib.parse.urljoin(url, location)
+                        urllib.parse.urlsplit(next_url)
+                    except ValueError as exc:
+                        raise TransientFailure(
+                            Reason.REGISTRY_UNAVAILABLE,
+                            f"{target_host} redirected to an invalid URL {location[:100]!r}",
+                        ) from exc
                     self._check_redirect(url, next_url)
                     url = next_url
                     continue

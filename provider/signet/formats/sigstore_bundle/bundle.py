@@ -130,7 +130,8 @@ def _message_signature(value: Any) -> MessageSignature:
     if not isinstance(value, dict):
         raise DeterministicFailure(Reason.SIGNATURE_INVALID, "messageSignature is not an object")
     digest = value.get("messageDigest")
-    algorithm = _DIGEST_ALGORITHMS.get(_field(digest, "algorithm"))
+    name = _field(digest, "algorithm")
+    algorithm = _DIGEST_ALGORITHMS.get(name) if isinstance(name, str) else None
     if algorithm is None:
         raise DeterministicFailure(
             Reason.UNSUPPORTED_FORMAT, "the message signature's digest algorithm is not known"
