@@ -1,12 +1,12 @@
-"""resolve → discover → verify → cache, for each key, under a deadline.
+"""resolve → discover → judge → cache, for each key, under a deadline.
 
 The engine is the one place that combines the registry (I/O) with verification (pure). It never
 turns an error into an admission: a key either gets a report (deterministic facts, cached) or a
 transient failure (never cached), and a key still running at the deadline is a transient failure.
 
 Work is bounded where an attacker could make it grow: calls per registry host (the registry
-client's slots), flights in progress (`flights`), signature checks per image (`verify`), and the
-CPU-heavy steps run on workers, cheapest first (`workers`), never on the event loop.
+client's slots), flights in progress (`flights`), signature checks per image (`formats.judge`),
+and the CPU-heavy steps run on workers, cheapest first (`workers`), never on the event loop.
 """
 
 from __future__ import annotations
