@@ -84,6 +84,7 @@ def test_an_endless_manifest_is_cut_off_at_the_cap(hostile: tuple[Provider, str]
     provider, host = hostile
     key = f"{host}/huge/app@sha256:{'b' * 64}"
     response, took = validate(provider, key)
+    assert response["items"], response
     (item,) = response["items"]
     assert item["value"]["failures"][0]["reason"] == "LIMIT_EXCEEDED"
     assert item["value"]["verified"] == []
