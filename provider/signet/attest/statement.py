@@ -6,10 +6,10 @@ predicate is kept as parsed JSON for `provenance` to read facts from; nothing el
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Final
 
+from signet.model.json_object import json_object
 from signet.reasons import DeterministicFailure, Reason
 
 __all__ = [
@@ -44,14 +44,7 @@ class Statement:
 
 def parse_statement(raw: bytes) -> Statement:
     """Parse a statement; one that cannot name a digest is SIGNATURE_INVALID."""
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise DeterministicFailure(
-            Reason.SIGNATURE_INVALID, "the signed statement is not JSON"
-        ) from exc
-    if not isinstance(document, dict):
-        raise DeterministicFailure(Reason.SIGNATURE_INVALID, "the statement is not a JSON object")
+    document = json_object(raw, "signed statement", Reason.SIGNATURE_INVALID)
     statement_type = document.get("_type")
     if statement_type not in STATEMENT_TYPES:
         raise DeterministicFailure(

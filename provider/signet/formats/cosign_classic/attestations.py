@@ -20,6 +20,7 @@ from signet.attest.provenance import provenance_facts
 from signet.attest.statement import parse_statement
 from signet.formats.envelopes import Signer, check_envelope
 from signet.formats.verdict import Budget
+from signet.model.json_object import json_object
 from signet.model.reference import is_sha256_digest
 from signet.model.report import AttestationFact
 from signet.reasons import DeterministicFailure, Reason
@@ -121,10 +122,7 @@ def verify_attestations(
 
 
 def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise DeterministicFailure(Reason.SIGNATURE_INVALID, "the envelope is not JSON") from exc
+    return json_object(raw, "envelope", Reason.SIGNATURE_INVALID)
 
 
 def _fits(size: Any) -> bool:

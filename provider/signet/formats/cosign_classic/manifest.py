@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
+from signet.model.json_object import json_object
 from signet.model.reference import is_sha256_digest
 from signet.reasons import DeterministicFailure, Reason
 
@@ -106,7 +107,7 @@ def parse_signature_manifest(raw: bytes) -> SignatureManifest:
             f"the signature manifest holds ~{items} JSON values; a manifest of {MAX_LAYERS} "
             f"layers needs at most {_MAX_JSON_ITEMS}",
         )
-    manifest = _json_object(raw, "signature manifest")
+    manifest = json_object(raw, "signature manifest", Reason.UNSUPPORTED_FORMAT)
     media_type = manifest.get("mediaType", OCI_MANIFEST)
     if manifest.get("schemaVersion") != 2 or media_type not in (OCI_MANIFEST, DOCKER_MANIFEST):
         raise DeterministicFailure(
@@ -176,7 +177,7 @@ def _signature_layer(index: int, layer: dict[str, Any]) -> SignatureLayer:
 
 def parse_payload(raw: bytes) -> Payload:
     """Parse a simple-signing payload. Lenient about `optional`, strict about `critical`."""
-    document = _json_object(raw, "signature payload", reason=Reason.SIGNATURE_INVALID)
+    document = json_object(raw, "signature payload", reason=Reason.SIGNATURE_INVALID)
     critical = document.get("critical")
     if not isinstance(critical, dict):
         raise DeterministicFailure(Reason.SIGNATURE_INVALID, "the payload has no 'critical' object")
@@ -248,22 +249,10 @@ def signature_config(payload_digests: list[str]) -> bytes:
 
 def existing_layers(raw: bytes) -> list[dict[str, Any]]:
     """The raw layer descriptors of an existing `.sig` manifest, for appending a signature."""
-    manifest = _json_object(raw, "signature manifest")
+    manifest = json_object(raw, "signature manifest", Reason.UNSUPPORTED_FORMAT)
     layers = manifest.get("layers")
     if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
         raise DeterministicFailure(
             Reason.UNSUPPORTED_FORMAT, "the signature manifest has no layers list"
         )
     return list(layers)
-
-
-def _json_object(
-    raw: bytes, what: str, reason: Reason = Reason.UNSUPPORTED_FORMAT
-) -> dict[str, Any]:
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise DeterministicFailure(reason, f"the {what} is not JSON") from exc
-    if not isinstance(document, dict):
-        raise DeterministicFailure(reason, f"the {what} is not a JSON object")
-    return document

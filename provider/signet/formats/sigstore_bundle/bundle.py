@@ -8,11 +8,11 @@ is identified: a public-key *hint* (key-based; the hint never chooses a key), or
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Final
 
 from signet.attest.dsse import Envelope, decode_base64, parse_envelope
+from signet.model.json_object import json_object
 from signet.reasons import DeterministicFailure, Reason
 
 __all__ = [
@@ -69,12 +69,7 @@ def parse_bundle(raw: bytes) -> Bundle:
         )
     if raw.count(b"{") + raw.count(b"[") + raw.count(b",") > _MAX_JSON_ITEMS:
         raise DeterministicFailure(Reason.LIMIT_EXCEEDED, "the bundle holds too many JSON values")
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise DeterministicFailure(Reason.SIGNATURE_INVALID, "the bundle is not JSON") from exc
-    if not isinstance(document, dict):
-        raise DeterministicFailure(Reason.SIGNATURE_INVALID, "the bundle is not a JSON object")
+    document = json_object(raw, "bundle", Reason.SIGNATURE_INVALID)
     media_type = document.get("mediaType")
     version = BUNDLE_MEDIA_TYPES.get(media_type) if isinstance(media_type, str) else None
     if version is None:

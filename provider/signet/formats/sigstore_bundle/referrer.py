@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Final, TypeGuard
 
 from signet.formats.sigstore_bundle.bundle import is_bundle_media_type
+from signet.model.json_object import json_object
 from signet.model.reference import is_sha256_digest
-from signet.reasons import DeterministicFailure, Reason
+from signet.reasons import Reason
 
 __all__ = [
     "EMPTY_MEDIA_TYPE",
@@ -52,12 +52,7 @@ def may_hold_bundle(media_type: str, artifact_type: str | None) -> bool:
 
 
 def parse_referrer(raw: bytes) -> BundleReferrer:
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise DeterministicFailure(Reason.SIGNATURE_INVALID, "a referrer is not JSON") from exc
-    if not isinstance(document, dict):
-        raise DeterministicFailure(Reason.SIGNATURE_INVALID, "a referrer is not a JSON object")
+    document = json_object(raw, "referrer", Reason.SIGNATURE_INVALID)
     subject = _field(document.get("subject"), "digest")
     annotations = document.get("annotations")
     hint = _field(annotations, PREDICATE_ANNOTATION)
