@@ -10,6 +10,10 @@ OPA_VERSION=v1.22.2
 GATOR_VERSION=v3.23.1
 HELM_VERSION=v3.22.0
 GATEKEEPER_VERSION=v3.23.1
+# The private keyless Sigstore stack of the tests (tests/support/keyless/). timestamp-authority
+# v2.1.4 and later need Go >= 1.27; v2.1.3 is the newest that builds with Go 1.26.
+FULCIO_VERSION=v1.8.8
+TIMESTAMP_AUTHORITY_VERSION=v2.1.3
 KUBE_VERSION=v1.34.4
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
 # Built binaries are also kept here, so a fresh clone on the same machine copies instead of relinking.
@@ -71,6 +75,8 @@ go_tool opa "$OPA_VERSION" github.com/open-policy-agent/opa
 go_tool gator "$GATOR_VERSION" github.com/open-policy-agent/gatekeeper/v3/cmd/gator
 go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
 go_tool gatekeeper "$GATEKEEPER_VERSION" github.com/open-policy-agent/gatekeeper/v3
+go_tool fulcio "$FULCIO_VERSION" github.com/sigstore/fulcio
+go_tool timestamp-server "$TIMESTAMP_AUTHORITY_VERSION" github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server
 # The e2e tests apply Gatekeeper's CRDs from its module source (charts/gatekeeper/crds).
 (cd /tmp && go mod download "github.com/open-policy-agent/gatekeeper/v3@$GATEKEEPER_VERSION")
 # ... and the Prometheus operator's ServiceMonitor CRD, to dry-run the chart's ServiceMonitor.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.keyless import KeylessStack, run_keyless_stack
 from tests.support.referrers_registry import run_referrers_registry
 from tests.support.registry import Registry, run_registry
 
@@ -48,3 +50,19 @@ def referrers_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reg
     """A registry with the OCI 1.1 referrers API (in memory: content lasts for the session)."""
     with run_referrers_registry(tmp_path_factory.mktemp("referrers-registry")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def keyless_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeylessStack]:
+    """Images the real cosign signed keyless through a private Fulcio, TSA and OIDC issuers.
+
+    Signed once per session inside a private network namespace (root only), then served by a
+    docker-registry on 127.0.0.1; see tests/support/keyless/ and `KeylessStack`.
+    """
+    if os.geteuid() != 0:
+        pytest.fail(
+            "keyless_stack needs root: it runs Fulcio and a timestamp authority in a private "
+            "network namespace (unshare --net); run the tests as root"
+        )
+    with run_keyless_stack(tmp_path_factory.mktemp("keyless")) as stack:
+        yield stack

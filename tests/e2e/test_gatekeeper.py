@@ -19,6 +19,8 @@ from tests.integration.helpers import write_trust
 from tests.support import cosign
 from tests.support.controlplane import Gatekeeper, module_source, run_gatekeeper
 from tests.support.images import push_image
+from tests.support.keyless import KeylessStack
+from tests.support.keyless.oidc import GITHUB_IDENTITY
 from tests.support.procs import free_port
 from tests.support.provider import Provider, run_provider
 from tests.support.registry import Registry, run_registry
@@ -45,6 +47,7 @@ class Cluster:
     flaky_port: int
     flaky_digest: str
     stalling: StallingRegistry  # the same registry, behind a proxy that can stall tag lookups
+    keyless: KeylessStack  # images signed keyless through a private Sigstore
 
     @property
     def unsigned_pinned(self) -> str:
@@ -74,7 +77,9 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(
+    registry: Registry, keyless_stack: KeylessStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
     work = tmp_path_factory.mktemp("e2e")
     signed_digest = push_image(registry.url, "e2e/app", "signed", seed="e2e-signed")
     unsigned_digest = push_image(registry.url, "e2e/app", "unsigned", seed="e2e-unsigned")
@@ -101,13 +106,31 @@ def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with run_registry(work / "flaky", port=flaky_port) as flaky:
         flaky_digest = push_image(flaky.url, "flaky/app", "v1", seed="e2e-flaky")
         cosign.sign("v3.1.3", keys.private, f"{flaky.host}/flaky/app@{flaky_digest}")
+    # Keyless images of the private Sigstore, also signed by dev-team (which every Pod needs).
+    for name in ("bundle-github", "wrong-identity"):
+        cosign.sign("v3.1.3", keys.private, keyless_stack[name].reference)
     stack = contextlib.ExitStack()
     stalling = stack.enter_context(run_stalling_registry(registry.url))
     config = write_trust(
         work / "trust",
         {"dev-team": [keys.public], "security-team": [security.public]},
-        [registry.host, f"127.0.0.1:{flaky_port}", stalling.host],
+        [registry.host, f"127.0.0.1:{flaky_port}", stalling.host, keyless_stack.registry],
     )
+    trust = yaml.safe_load(config.read_text())
+    trust["attestors"].append(
+        {
+            "name": "release-ci",
+            "keyless": {
+                "trustedRoot": str(keyless_stack.trusted_root),
+                "transparencyLog": False,  # the private Sigstore has no log
+                "certificateTransparency": False,
+                "identities": [
+                    {"issuer": keyless_stack.issuers["github"], "subject": GITHUB_IDENTITY}
+                ],
+            },
+        }
+    )
+    config.write_text(yaml.safe_dump(trust))
     with (
         stack,
         run_gatekeeper(work / "cluster") as gatekeeper,
@@ -156,6 +179,7 @@ def cluster(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
             flaky_port,
             flaky_digest,
             stalling,
+            keyless_stack,
         )
         # Enforcement starts once Gatekeeper has ingested the template, constraint, Providers and
         # mutators: an unsigned image is refused, pinned.
@@ -236,6 +260,52 @@ def test_provenance_from_the_allowed_builder_is_required(cluster: Cluster) -> No
         "-n",
         "release",
         f"--image={cluster.registry.host}/e2e/app:bundled",
+        "--restart=Never",
+        check=False,
+    )
+    assert admitted.returncode == 0, admitted.stderr
+
+
+def test_a_keyless_image_is_admitted_only_for_the_attestors_identity(cluster: Cluster) -> None:
+    gatekeeper = cluster.gatekeeper
+    gatekeeper.kubectl("create", "namespace", "keyless", check=False)
+    gatekeeper.apply(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: keyless}\n"
+    )
+    gatekeeper.apply(
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
+        "metadata: {name: require-release-ci}\nspec:\n"
+        "  match: {kinds: [{apiGroups: [''], kinds: [Pod]}], namespaces: [keyless]}\n"
+        "  parameters: {requiredAttestors: [release-ci]}\n"
+    )
+    # Signed keyless by mallory@example.test (and by dev-team): not the release workflow.
+    wrong = cluster.keyless["wrong-identity"].reference
+    deadline = time.monotonic() + 60
+    attempt = 0
+    while True:
+        attempt += 1
+        denied = gatekeeper.kubectl(
+            "run",
+            f"keyless-wrong-{attempt}",
+            "-n",
+            "keyless",
+            f"--image={wrong}",
+            "--restart=Never",
+            check=False,
+        )
+        if denied.returncode != 0:
+            break
+        assert time.monotonic() < deadline, "the keyless constraint was never enforced"
+        time.sleep(2)
+    assert "[require-release-ci]" in denied.stderr
+    assert "release-ci" in denied.stderr and "NOT_SIGNED_BY_ATTESTOR" in denied.stderr
+    right = cluster.keyless["bundle-github"].reference
+    admitted = gatekeeper.kubectl(
+        "run",
+        "keyless-right",
+        "-n",
+        "keyless",
+        f"--image={right}",
         "--restart=Never",
         check=False,
     )

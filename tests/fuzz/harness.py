@@ -457,7 +457,8 @@ def bundle(data: bytes) -> None:
     assert parsed.version in set(bundles.BUNDLE_MEDIA_TYPES.values())
     assert (parsed.envelope is None) != (parsed.message is None)
     assert parsed.key_hint is None or not parsed.has_certificate
-    assert parsed.tlog_entries >= 0 and parsed.timestamps >= 0
+    assert len(parsed.tlog_entries) <= 8 and len(parsed.timestamps) <= 8
+    assert parsed.has_certificate or not (parsed.chain or parsed.certificate)
     if parsed.envelope is not None:
         assert len(parsed.envelope.signatures) == 1
         _check_envelope(parsed.envelope, bundles.MAX_BUNDLE_SIZE)

@@ -488,7 +488,12 @@ def test_a_certificate_bundle_is_an_unsupported_format_problem(material: Any) ->
     raw = bundle(CI, material=material)
     report = judged(evidence(raw), trust(ci=CI))
     assert report.verified == ()
-    assert reasons(report) == {"ci": Reason.NO_SIGNATURE, None: Reason.UNSUPPORTED_FORMAT}
+    # Signatures exist, none by a ci key (as for a classic keyless layer); and the image-level
+    # problem says why they could not count.
+    assert reasons(report) == {
+        "ci": Reason.NOT_SIGNED_BY_ATTESTOR,
+        None: Reason.UNSUPPORTED_FORMAT,
+    }
     assert "keyless" in problems(report)[0].detail
     # Beside a valid key-based bundle it is no problem at all.
     report = judged(evidence(raw, bundle(CI)), trust(ci=CI))

@@ -12,6 +12,7 @@ import pytest
 
 from signet.formats.cosign_classic import manifest as cosign
 from signet.reasons import DeterministicFailure, Reason
+from tests.support import vectors
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "cosign-classic"
 D1 = "sha256:" + "1" * 64
@@ -67,7 +68,7 @@ def test_a_signature_layer_is_read() -> None:
     parsed = cosign.parse_signature_manifest(manifest([layer(signature=b"\x01\x02")]))
     assert parsed.problems == ()
     (found,) = parsed.layers
-    assert found == cosign.SignatureLayer(digest_of(PAYLOAD), len(PAYLOAD), b"\x01\x02", False)
+    assert found == cosign.SignatureLayer(digest_of(PAYLOAD), len(PAYLOAD), b"\x01\x02")
 
 
 def test_duplicate_layers_are_kept_once_in_order() -> None:
@@ -178,15 +179,33 @@ def test_base64_with_line_breaks_is_accepted(separator: str) -> None:
     assert found.signature == signature
 
 
-def test_a_certificate_annotation_is_noted() -> None:
-    keyless = layer(
-        annotations={
-            cosign.SIGNATURE_ANNOTATION: "c2ln",
-            "dev.sigstore.cosign/certificate": "-----BEGIN CERTIFICATE-----...",
-        }
-    )
+def test_keyless_annotations_are_read() -> None:
+    keyless = layer(annotations=_keyless_annotations(1))
     (found,) = cosign.parse_signature_manifest(manifest([keyless])).layers
-    assert found.has_certificate
+    assert found.keyless is not None
+    assert found.keyless.certificate.startswith(b"\x30\x82")
+    assert len(found.keyless.chain) == 2
+    assert found.keyless.log_entry is not None
+    assert found.keyless.timestamp is None
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"dev.sigstore.cosign/certificate": "-----BEGIN CERTIFICATE-----..."},
+        {"dev.sigstore.cosign/chain": "not pem"},
+        {"dev.sigstore.cosign/bundle": "{"},
+        {"dev.sigstore.cosign/rfc3161timestamp": '{"SignedRFC3161Timestamp": "!"}'},
+        {"dev.sigstore.cosign/certificate": "c" * (65 * 1024)},
+    ],
+    ids=["certificate", "chain", "bundle", "timestamp", "huge"],
+)
+def test_unusable_keyless_annotations_are_a_layer_problem(broken: dict[str, str]) -> None:
+    keyless = layer(annotations={**_keyless_annotations(1), **broken})
+    parsed = cosign.parse_signature_manifest(manifest([keyless]))
+    assert parsed.layers == ()
+    ((problem),) = parsed.problems
+    assert problem.reason is Reason.SIGNATURE_INVALID
 
 
 @pytest.mark.parametrize(
@@ -238,16 +257,12 @@ def test_a_manifest_too_costly_to_parse_is_refused_before_parsing(raw: bytes) ->
 
 
 def _keyless_annotations(index: int) -> dict[str, str]:
-    """What cosign puts on a keyless signature layer: certificate, chain and Rekor bundle."""
-    bundle = {
-        "SignedEntryTimestamp": "s" * 96,
-        "Payload": {"body": "b" * 1200, "integratedTime": 1, "logIndex": index, "logID": "l" * 64},
-    }
+    """What cosign puts on a keyless signature layer: certificate, chain and Rekor bundle (a
+    real one, from the vectors)."""
+    (real,) = vectors.layers("dir-img-cosign-fulcio-rekor-valid")
     return {
+        **real.annotations,
         cosign.SIGNATURE_ANNOTATION: base64.b64encode(index.to_bytes(2, "big") * 36).decode(),
-        "dev.sigstore.cosign/certificate": "c" * 900,
-        "dev.sigstore.cosign/chain": "c" * 1400,
-        "dev.sigstore.cosign/bundle": json.dumps(bundle),
     }
 
 

@@ -24,6 +24,7 @@ PURE_PREFIXES = (
     "signet.attest.",
     "signet.reasons",
     "signet.trust.model",
+    "signet.keyless.",
 )
 # Within a format's folder everything is pure except how its evidence is found.
 FORMATS = "signet.formats."
@@ -50,6 +51,7 @@ ALLOWED_OUTSIDE = frozenset(
         "struct",
         "types",
         "typing",
+        "warnings",
         "cryptography",
         "Crypto",
     }

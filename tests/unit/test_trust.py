@@ -234,7 +234,7 @@ def attestor_with(fields: str) -> str:
         ),
         (attestor_with("keys: []\n"), ["attestor 'a'", "has no keys"]),
         (attestor_with("keys: {file: k.pub}\n"), ["attestor 'a' keys", "expected a list"]),
-        ("version: 1\nattestors: [{name: a}]\n", ["attestor 'a' keys", "expected a list"]),
+        ("version: 1\nattestors: [{name: a}]\n", ["attestor 'a'", "exactly one of 'keys'"]),
         # The version.
         (
             "version: 2\nattestors: [{name: a, keys: [{file: k.pub}]}]\n",

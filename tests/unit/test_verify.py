@@ -345,7 +345,7 @@ def test_only_malformed_layers() -> None:
 
 def keyless(found: ClassicEvidence) -> ClassicEvidence:
     layers = tuple(
-        cosign.SignatureLayer(x.digest, x.size, x.signature, has_certificate=True)
+        cosign.SignatureLayer(x.digest, x.size, x.signature, cosign.KeylessMaterial(b"\x30"))
         for x in found.manifest.layers
     )
     return ClassicEvidence(cosign.SignatureManifest(layers, ()), found.payloads)

@@ -14,7 +14,7 @@ from signet.attest.dsse import Envelope
 from signet.formats.verdict import Budget
 from signet.trust.model import Attestor, TrustedKey
 
-__all__ = ["OUT_OF_BUDGET", "Signer", "check_envelope"]
+__all__ = ["OUT_OF_BUDGET", "OutOfBudget", "Signer", "check_envelope"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,17 +23,17 @@ class Signer:
     scheme: str
 
 
-class _OutOfBudget:
+class OutOfBudget:
     def __repr__(self) -> str:
         return "OUT_OF_BUDGET"
 
 
-OUT_OF_BUDGET: Final = _OutOfBudget()
+OUT_OF_BUDGET: Final = OutOfBudget()
 
 
 def check_envelope(
     envelope: Envelope, attestor: Attestor, budget: Budget
-) -> Signer | _OutOfBudget | None:
+) -> Signer | OutOfBudget | None:
     """The attestor's key (and scheme) a signature of the envelope verifies under, if any."""
     signed = envelope.signed_bytes
     for trusted in attestor.keys:

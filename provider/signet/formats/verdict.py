@@ -31,6 +31,7 @@ __all__ = [
     "attestor_failure",
     "failure_report",
     "merge",
+    "most_specific",
     "no_signature",
     "pinned",
     "problem",
@@ -100,6 +101,11 @@ def merge(image: str, digest: str, trust: TrustConfig, verdicts: Sequence[Verdic
         failures=tuple(failures),
         attestations=tuple(dict.fromkeys(a for v in verdicts for a in v.attestations)),
     )
+
+
+def most_specific(failures: Sequence[DeterministicFailure]) -> DeterministicFailure:
+    """The failure whose reason says most (`PRECEDENCE`); the first of equals."""
+    return min(failures, key=lambda f: _RANK.get(f.reason, len(_RANK)))
 
 
 def _distinct(failures: Iterable[Failure]) -> list[Failure]:

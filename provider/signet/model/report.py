@@ -17,6 +17,7 @@ __all__ = [
     "REPORT_VERSION",
     "AttestationFact",
     "Failure",
+    "KeylessFact",
     "Report",
     "SignatureFact",
     "remediation",
@@ -26,19 +27,50 @@ REPORT_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
+class KeylessFact:
+    """Who Fulcio certified for a keyless signature, and the trusted time it signed at."""
+
+    subject: str
+    issuer: str
+    claims: tuple[tuple[str, str], ...]
+    signed_at: str  # RFC 3339, UTC
+    time_source: str  # "timestamp-authority <uri>" or "transparency-log <url>"
+    log_index: int | None = None
+    log_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "claims": dict(self.claims),
+            "signedAt": self.signed_at,
+            "timeSource": self.time_source,
+            "logIndex": self.log_index,
+            "logURL": self.log_url,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SignatureFact:
+    """A verified signature. `key` is the key's id, or for a keyless signature the certified
+    subject (the details are in `keyless`)."""
+
     attestor: str
     key: str
     format: str
     scheme: str
+    keyless: KeylessFact | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "attestor": self.attestor,
             "key": self.key,
             "format": self.format,
             "scheme": self.scheme,
         }
+        if self.keyless is not None:
+            out["keyless"] = self.keyless.to_json()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +85,19 @@ class AttestationFact:
     format: str
     predicate_type: str
     facts: tuple[tuple[str, str], ...] = ()
+    keyless: KeylessFact | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "attestor": self.attestor,
             "key": self.key,
             "format": self.format,
             "predicateType": self.predicate_type,
             "facts": dict(self.facts),
         }
+        if self.keyless is not None:
+            out["keyless"] = self.keyless.to_json()
+        return out
 
 
 @dataclass(frozen=True, slots=True)

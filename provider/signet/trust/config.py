@@ -8,6 +8,7 @@ covers everything that can change a verdict, and is part of every verdict's cach
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -15,9 +16,13 @@ from typing import Any, NoReturn
 import yaml
 
 from signet.crypto.keys import UnusableKey, load_public_key_pem
+from signet.keyless.certificate import CLAIMS
+from signet.keyless.root import TrustedRoot, TrustedRootError, parse_trusted_root
 from signet.trust.model import (
     CONFIG_VERSION,
     Attestor,
+    Keyless,
+    KeylessIdentity,
     RegistrySettings,
     TrustConfig,
     TrustConfigError,
@@ -28,6 +33,8 @@ __all__ = ["load"]
 
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+_MAX_PATTERN = 1024
+_MAX_TRUSTED_ROOT_BYTES = 4 * 1024 * 1024
 
 
 def load(path: Path | str) -> TrustConfig:
@@ -69,6 +76,7 @@ def load(path: Path | str) -> TrustConfig:
     if not attestors:
         raise TrustConfigError(f"{path}: no attestors are configured; nothing could ever verify")
     _refuse_shared_keys(attestors, owners)
+    _refuse_shared_identities(attestors, owners)
     return TrustConfig(
         tuple(attestors), tuple(registries), docker_config, tuple(files), tuple(key_files)
     )
@@ -95,6 +103,22 @@ def _refuse_shared_keys(attestors: list[Attestor], owners: dict[str, Path]) -> N
                 f"key {first_key.id!r} (= {trusted.id!r}, sha256 {trusted.key.fingerprint[:16]}): "
                 "one signer would count as both; give each attestor its own keys"
             )
+
+
+def _refuse_shared_identities(attestors: list[Attestor], owners: dict[str, Path]) -> None:
+    """The same keyless identity under two attestors: one signer would count as both."""
+    holders: dict[tuple[str, str], str] = {}
+    for attestor in attestors:
+        for identity in attestor.keyless.identities if attestor.keyless else ():
+            if identity.subject is None:
+                continue
+            first = holders.setdefault((identity.issuer, identity.subject), attestor.name)
+            if first != attestor.name:
+                raise TrustConfigError(
+                    f"{owners[attestor.name]}: attestors {first!r} and {attestor.name!r} both "
+                    f"accept the keyless identity {identity.describe()}: one signer would count "
+                    "as both"
+                )
 
 
 def _load_file(file: Path) -> TrustConfig:
@@ -139,7 +163,7 @@ def _attestor(where: _Where, at: str, item: Any) -> Attestor:
     # Name the attestor in every message once its name can be read, even before validating it.
     named = item.get("name") if isinstance(item, dict) else None
     fields = where.mapping(
-        item, f"attestor {named!r}" if isinstance(named, str) else at, {"name", "keys"}
+        item, f"attestor {named!r}" if isinstance(named, str) else at, {"name", "keys", "keyless"}
     )
     name = where.string(fields.get("name"), f"{at}.name")
     if not set(name) <= _NAME_CHARS:
@@ -147,6 +171,10 @@ def _attestor(where: _Where, at: str, item: Any) -> Attestor:
             f"{at}.name", f"{name!r} may hold only lower-case letters, digits, '-', '_', '.'"
         )
     at = f"attestor {name!r}"
+    if ("keys" in fields) == ("keyless" in fields):
+        where.fail(at, "give exactly one of 'keys' (public keys) or 'keyless' (identities)")
+    if "keyless" in fields:
+        return Attestor(name, keyless=_keyless(where, f"{at} keyless", fields["keyless"]))
     items = where.sequence(fields.get("keys"), f"{at} keys")
     if not items:
         where.fail(at, "has no keys")
@@ -178,6 +206,69 @@ def _key(where: _Where, at: str, item: Any) -> TrustedKey:
         where.fail(at, str(exc))
     key_id = where.string(fields["id"], f"{at}.id") if "id" in fields else key.short_id
     return TrustedKey(key_id, key)
+
+
+def _keyless(where: _Where, at: str, item: Any) -> Keyless:
+    fields = where.mapping(
+        item, at, {"trustedRoot", "identities", "transparencyLog", "certificateTransparency"}
+    )
+    root_path = where.relative_path(where.string(fields.get("trustedRoot"), f"{at}.trustedRoot"))
+    root = where.trusted_root(root_path, f"{at}.trustedRoot")
+    items = where.sequence(fields.get("identities"), f"{at}.identities")
+    if not items:
+        where.fail(at, "has no identities")
+    identities = tuple(_identity(where, f"{at}.identities[{i}]", x) for i, x in enumerate(items))
+    flags = {}
+    for flag in ("transparencyLog", "certificateTransparency"):
+        value = fields.get(flag, True)
+        if not isinstance(value, bool):
+            where.fail(f"{at}.{flag}", "must be true or false")
+        flags[flag] = value
+    if flags["transparencyLog"] and not root.tlogs:
+        where.fail(
+            at,
+            f"{root_path} lists no transparency log; set transparencyLog: false to "
+            "trust signatures that were never logged (a private Sigstore)",
+        )
+    if flags["certificateTransparency"] and not root.ctlogs:
+        where.fail(
+            at,
+            f"{root_path} lists no CT log; set certificateTransparency: false to "
+            "trust certificates without an SCT (a private Sigstore)",
+        )
+    if not root.certificate_authorities:
+        where.fail(at, f"{root_path} lists no certificate authority; no certificate could verify")
+    if not flags["transparencyLog"] and not root.timestamp_authorities:
+        where.fail(
+            at,
+            f"{root_path} lists no timestamp authority, and transparencyLog is false: "
+            "no signing time could ever be trusted",
+        )
+    return Keyless(root, identities, flags["transparencyLog"], flags["certificateTransparency"])
+
+
+def _identity(where: _Where, at: str, item: Any) -> KeylessIdentity:
+    fields = where.mapping(item, at, {"issuer", "subject", "subjectRegExp", "claims"})
+    issuer = where.string(fields.get("issuer"), f"{at}.issuer")
+    if ("subject" in fields) == ("subjectRegExp" in fields):
+        where.fail(at, "give exactly one of 'subject' (exact) or 'subjectRegExp'")
+    subject = pattern = None
+    if "subject" in fields:
+        subject = where.string(fields["subject"], f"{at}.subject")
+    else:
+        text = where.string(fields["subjectRegExp"], f"{at}.subjectRegExp")
+        if len(text) > _MAX_PATTERN:
+            where.fail(f"{at}.subjectRegExp", f"longer than {_MAX_PATTERN} characters")
+        try:
+            pattern = re.compile(text)
+        except re.error as exc:
+            where.fail(f"{at}.subjectRegExp", f"not a regular expression: {exc}")
+    claims = where.mapping(fields.get("claims", {}), f"{at}.claims", CLAIMS)
+    pairs = tuple(
+        (str(name), where.string(value, f"{at}.claims.{name}"))
+        for name, value in sorted(claims.items())
+    )
+    return KeylessIdentity(issuer, subject, pattern, pairs)
 
 
 def _registry(where: _Where, at: str, item: Any) -> RegistrySettings:
@@ -235,6 +326,18 @@ class _Where:
             self.fail(at, "expected a non-empty string")
         text: str = value
         return text
+
+    def trusted_root(self, path: Path, at: str) -> TrustedRoot:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            self.fail(at, f"cannot read {path}: {exc.strerror}")
+        if len(raw) > _MAX_TRUSTED_ROOT_BYTES:
+            self.fail(at, f"{path} is larger than {_MAX_TRUSTED_ROOT_BYTES} bytes")
+        try:
+            return parse_trusted_root(raw)
+        except TrustedRootError as exc:
+            self.fail(at, f"{path}: {exc}")
 
     def relative_path(self, text: str) -> Path:
         path = Path(text)

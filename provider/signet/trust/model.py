@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from signet.crypto.keys import PublicKey
+from signet.keyless.certificate import Identity
+from signet.keyless.root import TrustedRoot
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_VERSION",
     "Attestor",
+    "Keyless",
+    "KeylessIdentity",
     "RegistrySettings",
     "TrustConfig",
     "TrustConfigError",
@@ -39,9 +44,73 @@ class TrustedKey:
 
 
 @dataclass(frozen=True, slots=True)
+class KeylessIdentity:
+    """One identity Fulcio may certify for an attestor: the OIDC issuer, exactly; the subject
+    (SAN) exactly or by a regular expression matched against the whole subject; and CI claims
+    the certificate must carry with exactly these values."""
+
+    issuer: str
+    subject: str | None = None
+    subject_pattern: re.Pattern[str] | None = None
+    claims: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.subject is None) == (self.subject_pattern is None):
+            raise TrustConfigError("a keyless identity has exactly one of subject and pattern")
+
+    def matches(self, identity: Identity) -> bool:
+        if identity.issuer != self.issuer:
+            return False
+        if self.subject is not None and identity.subject != self.subject:
+            return False
+        if self.subject_pattern is not None and not self.subject_pattern.fullmatch(
+            identity.subject
+        ):
+            return False
+        return all(identity.claim(name) == value for name, value in self.claims)
+
+    def describe(self) -> str:
+        subject = (
+            self.subject or f"/{self.subject_pattern.pattern if self.subject_pattern else ''}/"
+        )
+        claims = "".join(f", {name}={value}" for name, value in self.claims)
+        return f"{subject} (issuer {self.issuer}{claims})"
+
+    def canonical(self) -> list[object]:
+        pattern = self.subject_pattern.pattern if self.subject_pattern else None
+        return [self.issuer, self.subject, pattern, [list(c) for c in self.claims]]
+
+
+@dataclass(frozen=True, slots=True)
+class Keyless:
+    """Keyless signing for an attestor: which Sigstore to trust, and which identities count.
+
+    `transparency_log` and `certificate_transparency` are on unless the config turns them off
+    explicitly, for a private Sigstore (own Fulcio and timestamp authority, no public log)."""
+
+    trusted_root: TrustedRoot
+    identities: tuple[KeylessIdentity, ...]
+    transparency_log: bool = True
+    certificate_transparency: bool = True
+
+    def canonical(self) -> list[object]:
+        return [
+            self.trusted_root.fingerprint,
+            [i.canonical() for i in self.identities],
+            self.transparency_log,
+            self.certificate_transparency,
+        ]
+
+    def policy_key(self) -> tuple[str, bool, bool]:
+        """What the cryptographic checks depend on (the identities are matched after)."""
+        return (self.trusted_root.fingerprint, self.transparency_log, self.certificate_transparency)
+
+
+@dataclass(frozen=True, slots=True)
 class Attestor:
     name: str
-    keys: tuple[TrustedKey, ...]
+    keys: tuple[TrustedKey, ...] = ()
+    keyless: Keyless | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +138,14 @@ class TrustConfig:
         names = [a.name for a in self.attestors]
         if len(set(names)) != len(names):
             raise TrustConfigError("attestor names must be unique")
-        canonical = [[a.name, [[k.id, k.key.fingerprint] for k in a.keys]] for a in self.attestors]
+        canonical = [
+            [
+                a.name,
+                [[k.id, k.key.fingerprint] for k in a.keys],
+                *([a.keyless.canonical()] if a.keyless else []),
+            ]
+            for a in self.attestors
+        ]
         blob = json.dumps([CONFIG_VERSION, canonical], separators=(",", ":")).encode()
         object.__setattr__(self, "fingerprint", hashlib.sha256(blob).hexdigest())
 

@@ -15,6 +15,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from signet.attest.dsse import decode_base64
+from signet.keyless.tlog import LogEntry, parse_cosign_bundle_annotation
 from signet.model.json_object import json_object
 from signet.model.reference import is_sha256_digest
 from signet.reasons import DeterministicFailure, Reason
@@ -45,17 +50,35 @@ OCI_CONFIG: Final = "application/vnd.oci.image.config.v1+json"
 # cosign's own caps: 1,000 layers per signature image, 100 signatures per image.
 MAX_LAYERS: Final = 1000
 MAX_SIGNATURES: Final = 100
-# A `.sig` manifest of 1,000 plain signature layers is ~310 KiB, and of 100 keyless ones (each with
-# certificate, chain and Rekor bundle) ~420 KiB. Registries allow 4 MiB, which padded with `{}`
-# costs ~100 MiB and most of a second to parse; the count of JSON values below bounds that.
-MAX_MANIFEST_SIZE: Final = 512 * 1024
+# A `.sig` manifest of 1,000 plain signature layers is ~310 KiB, and of 100 keyless ones as the
+# public-good Sigstore writes them (certificate, chain and Rekor bundle) ~540 KiB; with RFC 3161
+# timestamps beside, up to ~900 KiB. Registries allow 4 MiB, which padded with `{}` costs ~100 MiB
+# and most of a second to parse; the count of JSON values below bounds that.
+MAX_MANIFEST_SIZE: Final = 1024 * 1024
 # JSON values (objects, arrays, elements) a `.sig` manifest of MAX_LAYERS layers may need; counted
 # before parsing, so the parse itself is bounded (~2 ms) whatever the bytes are.
 _MAX_JSON_ITEMS: Final = 16 * MAX_LAYERS + 256
 # A simple-signing payload is ~250 bytes; cosign allows 128 MiB, far too much on an admission path.
 MAX_PAYLOAD_SIZE: Final = 64 * 1024
+CERTIFICATE_ANNOTATION: Final = "dev.sigstore.cosign/certificate"
+CHAIN_ANNOTATION: Final = "dev.sigstore.cosign/chain"
+BUNDLE_ANNOTATION: Final = "dev.sigstore.cosign/bundle"
+TIMESTAMP_ANNOTATION: Final = "dev.sigstore.cosign/rfc3161timestamp"
+# A Fulcio certificate is ~1 KiB of PEM, a Rekor bundle annotation ~2 KiB, a timestamp ~4 KiB.
+_MAX_KEYLESS_ANNOTATION: Final = 64 * 1024
+_MAX_CHAIN: Final = 8
 # Real signatures are < 1 KiB (RSA-8192: 1 KiB); the base64 annotation may not be absurd.
 _MAX_SIGNATURE_B64: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class KeylessMaterial:
+    """What a keyless signature layer carries beside its signature (all from annotations)."""
+
+    certificate: bytes  # DER of `dev.sigstore.cosign/certificate`
+    chain: tuple[bytes, ...] = ()  # `dev.sigstore.cosign/chain`: untrusted
+    log_entry: LogEntry | None = None  # `dev.sigstore.cosign/bundle`: a Rekor SET
+    timestamp: bytes | None = None  # `dev.sigstore.cosign/rfc3161timestamp`
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +88,11 @@ class SignatureLayer:
     digest: str
     size: int
     signature: bytes
-    has_certificate: bool
+    keyless: KeylessMaterial | None = None
+
+    @property
+    def has_certificate(self) -> bool:
+        return self.keyless is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +198,59 @@ def _signature_layer(index: int, layer: dict[str, Any]) -> SignatureLayer:
         raise DeterministicFailure(
             Reason.SIGNATURE_INVALID, f"{where} signature is not valid base64"
         ) from exc
-    has_certificate = isinstance(annotations.get("dev.sigstore.cosign/certificate"), str)
-    return SignatureLayer(digest, size, signature, has_certificate)
+    return SignatureLayer(digest, size, signature, _keyless_material(where, annotations))
+
+
+def _keyless_material(where: str, annotations: dict[str, Any]) -> KeylessMaterial | None:
+    certificate = annotations.get(CERTIFICATE_ANNOTATION)
+    if not isinstance(certificate, str) or not certificate:
+        return None
+    texts = {
+        name: annotations.get(name, "")
+        for name in (
+            CERTIFICATE_ANNOTATION,
+            CHAIN_ANNOTATION,
+            BUNDLE_ANNOTATION,
+            TIMESTAMP_ANNOTATION,
+        )
+    }
+    if any(not isinstance(t, str) or len(t) > _MAX_KEYLESS_ANNOTATION for t in texts.values()):
+        raise DeterministicFailure(
+            Reason.SIGNATURE_INVALID, f"{where} has an unusable keyless annotation"
+        )
+    try:
+        (leaf,) = x509.load_pem_x509_certificates(certificate.encode())
+        chain = (
+            x509.load_pem_x509_certificates(texts[CHAIN_ANNOTATION].encode())
+            if texts[CHAIN_ANNOTATION].strip()
+            else []
+        )
+    except ValueError:
+        raise DeterministicFailure(
+            Reason.SIGNATURE_INVALID, f"{where} has a certificate or chain that is not one PEM"
+        ) from None
+    if len(chain) > _MAX_CHAIN:
+        raise DeterministicFailure(
+            Reason.LIMIT_EXCEEDED, f"{where} carries a chain of more than {_MAX_CHAIN} certificates"
+        )
+    der = serialization.Encoding.DER
+    log_entry = None
+    if texts[BUNDLE_ANNOTATION]:
+        log_entry = parse_cosign_bundle_annotation(texts[BUNDLE_ANNOTATION])
+    timestamp = None
+    if texts[TIMESTAMP_ANNOTATION]:
+        stamp = json_object(
+            texts[TIMESTAMP_ANNOTATION].encode(),
+            "RFC 3161 timestamp annotation",
+            Reason.SIGNATURE_INVALID,
+        )
+        timestamp = decode_base64(stamp.get("SignedRFC3161Timestamp"), f"{where} timestamp")
+    return KeylessMaterial(
+        leaf.public_bytes(der),
+        tuple(c.public_bytes(der) for c in chain),
+        log_entry,
+        timestamp,
+    )
 
 
 def parse_payload(raw: bytes) -> Payload:

@@ -23,13 +23,22 @@ same verdict.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from signet.formats.cosign_classic.attestations import FetchedEnvelope, verify_attestations
-from signet.formats.cosign_classic.manifest import SignatureManifest, parse_payload
-from signet.formats.verdict import Budget, Verdict, attestor_failure, problem
+from signet.formats.cosign_classic.manifest import (
+    SignatureLayer,
+    SignatureManifest,
+    parse_payload,
+)
+from signet.formats.envelopes import OutOfBudget
+from signet.formats.keyless import KEYLESS_CHECK_COST, KeylessChecks, KeylessSigner
+from signet.formats.verdict import Budget, Verdict, attestor_failure, most_specific, problem
+from signet.keyless.tlog import SignedContent
+from signet.keyless.verify import KeylessEvidence
 from signet.model.report import Failure, SignatureFact
 from signet.reasons import DeterministicFailure, Reason
 from signet.trust.model import Attestor, TrustConfig
@@ -57,6 +66,9 @@ def estimated_checks(evidence: ClassicEvidence | None, trust: TrustConfig, limit
         return 0
     # An envelope has one signature, checked under at most two schemes per key.
     total = 2 * sum(len(a.keys) for a in trust.attestors) * len(evidence.attestations)
+    roots = len({a.keyless.policy_key() for a in trust.attestors if a.keyless})
+    keyless_layers = sum(layer.has_certificate for layer in evidence.manifest.layers)
+    total += KEYLESS_CHECK_COST * roots * keyless_layers
     for attestor in trust.attestors:
         for trusted in attestor.keys:
             for layer in evidence.manifest.layers:
@@ -93,7 +105,7 @@ def _verify_signatures(
 
     # Step 2: usable layers, and what was wrong with the rest.
     problems = list(evidence.manifest.problems)
-    usable: list[tuple[bytes, bytes]] = []
+    usable: list[tuple[bytes, SignatureLayer]] = []
     for layer in evidence.manifest.layers:
         payload = evidence.payloads.get(layer.digest)
         if payload is None:
@@ -103,19 +115,24 @@ def _verify_signatures(
         if isinstance(payload, DeterministicFailure):
             problems.append(payload)
         else:
-            usable.append((payload, layer.signature))
+            usable.append((payload, layer))
 
     signatures: list[SignatureFact] = []
     failures: list[Failure] = []
+    checks = KeylessChecks(budget)
     for attestor in trust.attestors:
-        fact, failure = _judge_attestor(image, digest, attestor, usable, problems, budget)
+        if attestor.keyless is not None:
+            fact, failure = _judge_keyless(image, digest, attestor, usable, problems, checks)
+        else:
+            layers = [(payload, layer.signature) for payload, layer in usable]
+            fact, failure = _judge_attestor(image, digest, attestor, layers, problems, budget)
         if fact is not None:
             signatures.append(fact)
         if failure is not None:
             failures.append(failure)
 
     keyless = sum(layer.has_certificate for layer in evidence.manifest.layers)
-    if keyless and len(signatures) == 0:
+    if keyless and not signatures and not any(a.keyless for a in trust.attestors):
         problems.append(
             DeterministicFailure(
                 Reason.UNSUPPORTED_FORMAT,
@@ -127,6 +144,83 @@ def _verify_signatures(
         signatures=tuple(signatures),
         failures=tuple(failures),
         problems=tuple(problem(image, digest, p) for p in problems),
+    )
+
+
+def _judge_keyless(
+    image: str,
+    digest: str,
+    attestor: Attestor,
+    layers: list[tuple[bytes, SignatureLayer]],
+    problems: list[DeterministicFailure],
+    checks: KeylessChecks,
+) -> tuple[SignatureFact | None, Failure | None]:
+    """Steps 3 to 5 for a keyless attestor: only layers that carry a certificate can be its."""
+    failed: list[DeterministicFailure] = []
+    for payload_bytes, layer in layers:
+        if layer.keyless is None:
+            continue
+        signer = checks.signer(layer.digest, keyless_evidence(layer, payload_bytes), attestor)
+        if isinstance(signer, OutOfBudget):
+            detail = f"gave up after {checks.budget.limit} signature checks"
+            return None, attestor_failure(
+                Reason.LIMIT_EXCEEDED, image, attestor.name, detail, digest
+            )
+        if isinstance(signer, DeterministicFailure):
+            failed.append(signer)
+            continue
+        assert isinstance(signer, KeylessSigner)  # the attestor is keyless
+        try:
+            payload = parse_payload(payload_bytes)
+        except DeterministicFailure as unusable:
+            failed.append(unusable)
+            continue
+        if payload.digest != digest:
+            failed.append(
+                DeterministicFailure(
+                    Reason.DIGEST_MISMATCH,
+                    f"a {attestor.name} signature names {payload.digest}, not {digest}",
+                )
+            )
+            continue
+        fact = SignatureFact(
+            attestor.name, signer.key_id, FORMAT, signer.signature.scheme, signer.fact
+        )
+        return fact, None
+    if failed:
+        worst = most_specific(failed)
+        return None, attestor_failure(worst.reason, image, attestor.name, worst.message, digest)
+    if not layers and problems:
+        return None, attestor_failure(
+            problems[0].reason, image, attestor.name, problems[0].message, digest
+        )
+    if not layers:
+        return None, None
+    detail = f"{len(layers)} signature(s) found, none keyless; {attestor.name} signs keyless"
+    return None, attestor_failure(
+        Reason.NOT_SIGNED_BY_ATTESTOR, image, attestor.name, detail, digest
+    )
+
+
+def keyless_evidence(layer: SignatureLayer, payload: bytes) -> KeylessEvidence:
+    """A keyless `.sig` layer signs the payload's bytes; Rekor logs it as a hashedrekord of the
+    payload's SHA-256, and the timestamp covers the signature. The chain annotation is left
+    out: cosign writes Fulcio's whole chain there, root included, and it is never trusted
+    (the bundle rule against a root in the chain is for bundles, which must not carry one)."""
+    material = layer.keyless
+    assert material is not None
+    content = SignedContent(
+        layer.signature, material.certificate, ("sha256", hashlib.sha256(payload).digest()), None
+    )
+    return KeylessEvidence(
+        material.certificate,
+        (),
+        layer.signature,
+        payload,
+        content,
+        (material.log_entry,) if material.log_entry else (),
+        (material.timestamp,) if material.timestamp else (),
+        require_inclusion_proof=False,
     )
 
 

@@ -3,7 +3,8 @@
 Only the structure is read here. What is signed is a DSSE envelope (what cosign writes for images)
 or a message signature (over an artifact's digest); the verification material says how the signer
 is identified: a public-key *hint* (key-based; the hint never chooses a key), or a certificate
-(keyless). Transparency-log entries and timestamps are counted, not yet checked.
+(keyless: its transparency-log entries and RFC 3161 timestamps are parsed here and checked by
+`signet.keyless.verify`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from signet.attest.dsse import Envelope, decode_base64, parse_envelope
+from signet.keyless.tlog import LogEntry, parse_log_entry
+from signet.keyless.verify import MAX_LOG_ENTRIES, MAX_TIMESTAMPS
 from signet.model.json_object import json_object
 from signet.reasons import DeterministicFailure, Reason
 
@@ -35,6 +38,7 @@ _BUNDLE_PREFIX: Final = "application/vnd.dev.sigstore.bundle"
 # attestations of large builds reach a few hundred KiB.
 MAX_BUNDLE_SIZE: Final = 1024 * 1024
 _MAX_JSON_ITEMS: Final = 64 * 1024
+_MAX_CHAIN: Final = 8
 _DIGEST_ALGORITHMS: Final = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
 
 
@@ -49,11 +53,24 @@ class MessageSignature:
 class Bundle:
     version: str
     key_hint: str | None
-    has_certificate: bool
     envelope: Envelope | None
     message: MessageSignature | None
-    tlog_entries: int
-    timestamps: int
+    certificate: bytes | None = None  # the signing (leaf) certificate, DER: keyless
+    chain: tuple[bytes, ...] = ()  # certificates after the leaf (v0.1/v0.2 chains): untrusted
+    tlog_entries: tuple[LogEntry, ...] = ()
+    timestamps: tuple[bytes, ...] = ()  # RFC 3161 signed timestamps, DER
+
+    @property
+    def has_certificate(self) -> bool:
+        return self.certificate is not None
+
+    @property
+    def signature(self) -> bytes:
+        """The one signature: the message signature, or the envelope's."""
+        if self.message is not None:
+            return self.message.signature
+        assert self.envelope is not None
+        return self.envelope.signatures[0]
 
 
 def is_bundle_media_type(media_type: object) -> bool:
@@ -89,10 +106,25 @@ def parse_bundle(raw: bytes) -> Bundle:
             f"and x509CertificateChain, not {kinds or 'none'}",
         )
     hint = None
+    certificates: list[bytes] = []
     if kinds == ["publicKey"]:
         key = material["publicKey"]
         hint = key.get("hint") if isinstance(key, dict) else None
         hint = hint if isinstance(hint, str) else None
+    elif kinds == ["certificate"]:
+        certificates = [_raw_bytes(material["certificate"], "the certificate")]
+    else:
+        listed = _field(material["x509CertificateChain"], "certificates")
+        if not isinstance(listed, list) or not listed:
+            raise DeterministicFailure(
+                Reason.SIGNATURE_INVALID, "the bundle's certificate chain is empty"
+            )
+        if len(listed) > _MAX_CHAIN:
+            raise DeterministicFailure(
+                Reason.LIMIT_EXCEEDED,
+                f"the bundle's chain holds more than {_MAX_CHAIN} certificates",
+            )
+        certificates = [_raw_bytes(c, f"certificate {i}") for i, c in enumerate(listed)]
     contents = [k for k in ("dsseEnvelope", "messageSignature") if k in document]
     if len(contents) != 1:
         raise DeterministicFailure(
@@ -110,14 +142,24 @@ def parse_bundle(raw: bytes) -> Bundle:
             )
     else:
         message = _message_signature(document["messageSignature"])
+    entries = _list(material.get("tlogEntries"), "tlogEntries", MAX_LOG_ENTRIES)
+    stamps = _list(
+        _field(material.get("timestampVerificationData"), "rfc3161Timestamps"),
+        "rfc3161Timestamps",
+        MAX_TIMESTAMPS,
+    )
     return Bundle(
         version,
         hint,
-        kinds != ["publicKey"],
         envelope,
         message,
-        _count(material.get("tlogEntries")),
-        _count(_field(material.get("timestampVerificationData"), "rfc3161Timestamps")),
+        certificates[0] if certificates else None,
+        tuple(certificates[1:]),
+        tuple(parse_log_entry(entry) for entry in entries),
+        tuple(
+            decode_base64(_field(stamp, "signedTimestamp"), f"timestamp {i}")
+            for i, stamp in enumerate(stamps)
+        ),
     )
 
 
@@ -142,5 +184,17 @@ def _field(parent: Any, name: str) -> Any:
     return parent.get(name) if isinstance(parent, dict) else None
 
 
-def _count(value: Any) -> int:
-    return len(value) if isinstance(value, list) else 0
+def _list(value: Any, what: str, limit: int) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DeterministicFailure(Reason.SIGNATURE_INVALID, f"the bundle's {what} is not a list")
+    if len(value) > limit:
+        raise DeterministicFailure(
+            Reason.LIMIT_EXCEEDED, f"the bundle holds {len(value)} {what}; the limit is {limit}"
+        )
+    return value
+
+
+def _raw_bytes(value: Any, what: str) -> bytes:
+    return decode_base64(_field(value, "rawBytes"), f"the bundle's {what}")

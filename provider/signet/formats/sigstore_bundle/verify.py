@@ -1,12 +1,16 @@
-"""Verifying key-based Sigstore bundles found as referrers of digest D. No I/O happens here.
+"""Verifying Sigstore bundles found as referrers of digest D. No I/O happens here.
 
 1. Discovery kept only referrer manifests whose `subject` is D (a referrer naming another
    digest, as in a `sha256-<hex>` index copied from another image, is remembered as such) and
    fetched each one's bundle layer by digest.
-2. Parse each bundle. A certificate (keyless) or a message signature (which names no image) is
-   evidence Signet cannot count here; anything malformed is SIGNATURE_INVALID.
-3. For each attestor and each of its keys, check the DSSE signature over the envelope's PAE,
-   under every scheme the key type allows (`formats.envelopes`).
+2. Parse each bundle. A message signature (which names no image) is evidence Signet cannot
+   count here; anything malformed is SIGNATURE_INVALID.
+3. For each attestor: a key-based bundle counts only for key attestors — check the DSSE
+   signature over the envelope's PAE under each of its keys, under every scheme the key type
+   allows (`formats.envelopes`); a certificate bundle counts only for keyless attestors — the
+   keyless checks of `signet.keyless.verify` (certificate chain at the trusted signing time,
+   timestamps, log entry, SCT), then its identity must be one of the attestor's
+   (`formats.keyless`).
 4. Only for an envelope that verified: parse the in-toto statement and require that one of its
    subjects is exactly D; a valid envelope about another digest is DIGEST_MISMATCH.
 5. A statement whose predicate type is cosign's signature type
@@ -16,7 +20,7 @@
 6. An attestor without a signature gets the most specific reason: DIGEST_MISMATCH, then
    SIGNATURE_INVALID (an unusable statement, or an envelope whose key hint names one of the
    attestor's keys but does not verify under it: tampered), NO_SIGNATURE when every bundle is an
-   attestation, else NOT_SIGNED_BY_ATTESTOR.
+   attestation, then why a keyless check failed, else NOT_SIGNED_BY_ATTESTOR.
 
 A bundle's key hint is used only for that diagnosis, never to choose a key. Transparency-log
 entries in a key-based bundle are not checked (the key is the trust); the report says so by
@@ -26,6 +30,7 @@ giving the format, not a log index.
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -33,14 +38,24 @@ from signet.attest.dsse import IN_TOTO_PAYLOAD_TYPE
 from signet.attest.provenance import provenance_facts
 from signet.attest.statement import COSIGN_SIGN_PREDICATE as SIGN
 from signet.attest.statement import parse_statement
-from signet.formats.envelopes import Signer, check_envelope
+from signet.formats.envelopes import OutOfBudget, Signer, check_envelope
+from signet.formats.keyless import KEYLESS_CHECK_COST, KeylessChecks, KeylessSigner
 from signet.formats.sigstore_bundle.bundle import Bundle, parse_bundle
-from signet.formats.verdict import Budget, Verdict, attestor_failure, problem
-from signet.model.report import AttestationFact, Failure, SignatureFact
+from signet.formats.verdict import Budget, Verdict, attestor_failure, most_specific, problem
+from signet.keyless.tlog import SignedContent
+from signet.keyless.verify import KeylessEvidence
+from signet.model.report import AttestationFact, Failure, KeylessFact, SignatureFact
 from signet.reasons import DeterministicFailure, Reason
 from signet.trust.model import Attestor, TrustConfig
 
-__all__ = ["FORMAT", "BundleEvidence", "FetchedBundle", "estimated_checks", "verify"]
+__all__ = [
+    "FORMAT",
+    "BundleEvidence",
+    "FetchedBundle",
+    "estimated_checks",
+    "keyless_evidence",
+    "verify",
+]
 
 FORMAT: Final = "sigstore-bundle"
 
@@ -63,11 +78,14 @@ class BundleEvidence:
 
 
 def estimated_checks(evidence: BundleEvidence | None, trust: TrustConfig, limit: int) -> int:
-    """At most two schemes per key per bundle (one signature each), capped at `limit`."""
+    """At most two schemes per key per bundle (one signature each), and one keyless check per
+    bundle and trusted root, capped at `limit`."""
     if evidence is None:
         return 0
     keys = sum(len(a.keys) for a in trust.attestors)
-    return min(limit, 2 * keys * len(evidence.bundles))
+    roots = len({a.keyless.policy_key() for a in trust.attestors if a.keyless})
+    per_bundle = 2 * keys + KEYLESS_CHECK_COST * roots
+    return min(limit, per_bundle * len(evidence.bundles))
 
 
 def verify(
@@ -79,6 +97,7 @@ def verify(
     problems = list(evidence.problems)
     envelopes: list[tuple[FetchedBundle, Bundle]] = []
     keyless = 0
+    checks = KeylessChecks(budget)
     for fetched in evidence.bundles:
         try:
             if isinstance(fetched.content, DeterministicFailure):
@@ -93,7 +112,7 @@ def verify(
             continue
         if bundle.has_certificate:
             keyless += 1
-        elif bundle.envelope is None:
+        if bundle.envelope is None:
             problems.append(
                 DeterministicFailure(
                     Reason.UNSUPPORTED_FORMAT,
@@ -117,12 +136,12 @@ def verify(
     attestations: list[AttestationFact] = []
     for attestor in trust.attestors:
         fact, unmet, made = _judge_attestor(
-            image, digest, attestor, envelopes, evidence.foreign_subjects, budget
+            image, digest, attestor, envelopes, evidence.foreign_subjects, checks, budget
         )
         signatures.extend([fact] if fact else [])
         failures.extend([unmet] if unmet else [])
         attestations.extend(made)
-    if keyless and not signatures:
+    if keyless and not signatures and not any(a.keyless for a in trust.attestors):
         problems.append(
             DeterministicFailure(
                 Reason.UNSUPPORTED_FORMAT,
@@ -144,6 +163,7 @@ def _judge_attestor(
     attestor: Attestor,
     envelopes: list[tuple[FetchedBundle, Bundle]],
     foreign: tuple[str, ...],
+    checks: KeylessChecks,
     budget: Budget,
 ) -> tuple[SignatureFact | None, Failure | None, list[AttestationFact]]:
     hints = {_hint(trusted.key.fingerprint) for trusted in attestor.keys}
@@ -151,25 +171,30 @@ def _judge_attestor(
     made: list[AttestationFact] = []
     other_digests: list[str] = list(foreign)
     unusable: list[str] = []
+    keyless_failures: list[DeterministicFailure] = []
     attested = {f.referrer for f, _ in envelopes if f.predicate_hint not in (None, SIGN)}
     for fetched, bundle in envelopes:
         assert bundle.envelope is not None
-        # Step 3: the envelope's signature, by one of this attestor's keys.
-        signer = check_envelope(bundle.envelope, attestor, budget)
+        # Step 3: the envelope's signature, by one of this attestor's keys or identities.
+        signer = _signer(fetched, bundle, attestor, checks, budget)
+        if isinstance(signer, DeterministicFailure):
+            keyless_failures.append(signer)
+            continue
         if signer is None:
-            if bundle.key_hint in hints:
+            if bundle.key_hint is not None and bundle.key_hint in hints:
                 unusable.append(
                     f"referrer {fetched.referrer} names a {attestor.name} key, but its signature "
                     "does not verify under it (tampered or corrupt)"
                 )
             continue
-        if not isinstance(signer, Signer):  # out of budget
+        if isinstance(signer, OutOfBudget):
             detail = (
                 f"gave up after {budget.limit} signature checks; the image carries "
                 f"{len(envelopes)} bundles"
             )
             gave_up = attestor_failure(Reason.LIMIT_EXCEEDED, image, attestor.name, detail, digest)
             return fact, None if fact else gave_up, made
+        key_id, scheme, keyless = _signed_by(signer)
         # Step 4: what was signed must be about exactly D.
         try:
             statement = parse_statement(bundle.envelope.payload)
@@ -183,13 +208,13 @@ def _judge_attestor(
             continue
         # Step 5: a signature, or an attestation (never both).
         if statement.is_signature:
-            fact = fact or SignatureFact(attestor.name, signer.key.id, FORMAT, signer.scheme)
+            fact = fact or SignatureFact(attestor.name, key_id, FORMAT, scheme, keyless)
         else:
             facts = provenance_facts(statement.predicate_type, statement.predicate)
             attested.add(fetched.referrer)
             made.append(
                 AttestationFact(
-                    attestor.name, signer.key.id, FORMAT, statement.predicate_type, facts
+                    attestor.name, key_id, FORMAT, statement.predicate_type, facts, keyless
                 )
             )
     if fact is not None:
@@ -202,18 +227,71 @@ def _judge_attestor(
         reason = Reason.DIGEST_MISMATCH
     elif unusable:
         detail, reason = unusable[0], Reason.SIGNATURE_INVALID
-    elif envelopes and len(attested) == len(envelopes):
+    elif envelopes and len(attested) == len(envelopes) and not keyless_failures:
         detail = (
             f"{len(envelopes)} attestation bundle(s) found and no signature; an attestation "
             "is not a signature"
         )
         reason = Reason.NO_SIGNATURE
+    elif keyless_failures:
+        worst = most_specific(keyless_failures)
+        detail, reason = worst.message, worst.reason
     elif envelopes:
-        detail = f"{len(envelopes)} bundle(s) found; none verifies under a {attestor.name} key"
+        what = "identity" if attestor.keyless else "key"
+        detail = f"{len(envelopes)} bundle(s) found; none verifies under a {attestor.name} {what}"
         reason = Reason.NOT_SIGNED_BY_ATTESTOR
     else:
         return None, None, made
     return None, attestor_failure(reason, image, attestor.name, detail, digest), made
+
+
+def _signer(
+    fetched: FetchedBundle,
+    bundle: Bundle,
+    attestor: Attestor,
+    checks: KeylessChecks,
+    budget: Budget,
+) -> Signer | KeylessSigner | DeterministicFailure | OutOfBudget | None:
+    """A certificate bundle counts only for keyless attestors, a key bundle only for key ones."""
+    assert bundle.envelope is not None
+    if bundle.has_certificate:
+        return checks.signer(fetched.referrer, keyless_evidence(bundle), attestor)
+    if attestor.keyless is not None:
+        return None
+    return check_envelope(bundle.envelope, attestor, budget)
+
+
+def _signed_by(signer: Signer | KeylessSigner) -> tuple[str, str, KeylessFact | None]:
+    if isinstance(signer, KeylessSigner):
+        return signer.key_id, signer.signature.scheme, signer.fact
+    return signer.key.id, signer.scheme, None
+
+
+def keyless_evidence(bundle: Bundle, artifact: bytes | None = None) -> KeylessEvidence:
+    """What `signet.keyless.verify` judges of a certificate bundle: for a DSSE envelope, the
+    signature over its PAE; for a message signature, the signature over `artifact`."""
+    assert bundle.certificate is not None
+    if bundle.envelope is not None:
+        signed = bundle.envelope.signed_bytes
+        content = SignedContent(bundle.signature, bundle.certificate, None, bundle.envelope)
+    else:
+        assert bundle.message is not None and artifact is not None
+        signed = artifact
+        digest = (
+            bundle.message.algorithm,
+            hashlib.new(bundle.message.algorithm, artifact).digest(),
+        )
+        content = SignedContent(bundle.signature, bundle.certificate, digest, None)
+    return KeylessEvidence(
+        bundle.certificate,
+        bundle.chain,
+        bundle.signature,
+        signed,
+        content,
+        bundle.tlog_entries,
+        bundle.timestamps,
+        require_inclusion_proof=bundle.version != "0.1",
+    )
 
 
 def _hint(fingerprint: str) -> str:

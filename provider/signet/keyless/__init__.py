@@ -1,0 +1,1 @@
+"""Keyless (Fulcio certificate) verification against an offline Sigstore trusted root. Pure."""

@@ -1,0 +1,258 @@
+"""Keyless signatures the real cosign v3.1.3 made through a private Sigstore (a local OIDC issuer,
+Fulcio with an ephemeral CA, a timestamp authority; see tests/support/keyless), verified by
+Signet from the registry: identities as attestors, and what an attacker would try against them.
+
+The stack has no transparency or CT log, so its trust config says so explicitly; the signing
+certificates live ten minutes, and are judged at the timestamp authority's time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from signet.model.report import Report
+from signet.reasons import Reason
+from signet.trust.config import load
+from signet.trust.model import TrustConfigError
+from tests.support.keyless import ALICE, KeylessStack
+from tests.support.keyless.oidc import GITHUB_IDENTITY
+
+from .helpers import check
+
+pytestmark = pytest.mark.integration
+
+REPOSITORY_URI = "https://github.com/team/app"
+
+
+def trust_config(
+    stack: KeylessStack,
+    directory: Path,
+    *,
+    alice: dict[str, Any] | None = None,
+    release: dict[str, Any] | None = None,
+    root: Path | None = None,
+    private: bool = True,
+) -> Path:
+    """Attestors `alice` (the e-mail identity) and `release` (the GitHub workflow)."""
+    flags = {"transparencyLog": False, "certificateTransparency": False} if private else {}
+
+    def attestor(name: str, identity: dict[str, Any]) -> dict[str, Any]:
+        keyless = {"trustedRoot": str(root or stack.trusted_root), "identities": [identity]}
+        return {"name": name, "keyless": {**keyless, **flags}}
+
+    config = {
+        "version": 1,
+        "attestors": [
+            attestor("alice", alice or {"issuer": stack.issuers["email"], "subject": ALICE}),
+            attestor(
+                "release",
+                release
+                or {
+                    "issuer": stack.issuers["github"],
+                    "subject": GITHUB_IDENTITY,
+                    "claims": {"sourceRepositoryURI": REPOSITORY_URI, "buildTrigger": "push"},
+                },
+            ),
+        ],
+        "registries": [{"host": stack.registry, "insecure": True}],
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "trust.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return path
+
+
+def report_for(stack: KeylessStack, config: Path, image: str) -> Report:
+    (outcome,) = check(config, stack[image].reference)
+    assert isinstance(outcome, Report), outcome
+    return outcome
+
+
+def failure(report: Report, attestor: str) -> tuple[Reason, str]:
+    (found,) = [f for f in report.failures if f.attestor == attestor]
+    return found.reason, found.detail
+
+
+@pytest.fixture(scope="module")
+def config(keyless_stack: KeylessStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return trust_config(keyless_stack, tmp_path_factory.mktemp("keyless-trust"))
+
+
+@pytest.mark.parametrize(
+    ("image", "attestor", "subject", "format_"),
+    [
+        ("classic-email", "alice", ALICE, "cosign-classic"),
+        ("bundle-email", "alice", ALICE, "sigstore-bundle"),
+        ("classic-github", "release", GITHUB_IDENTITY, "cosign-classic"),
+        ("bundle-github", "release", GITHUB_IDENTITY, "sigstore-bundle"),
+    ],
+)
+def test_a_keyless_signature_verifies_as_its_identity(
+    keyless_stack: KeylessStack, config: Path, image: str, attestor: str, subject: str, format_: str
+) -> None:
+    assert keyless_stack[image].oracle, "cosign was asked about it"
+    assert all(keyless_stack[image].oracle.values()), "and cosign accepted it"
+    report = report_for(keyless_stack, config, image)
+    assert report.verified == (attestor,), report.failures
+    (signature,) = report.signatures
+    assert (signature.key, signature.format, signature.scheme) == (
+        subject,
+        format_,
+        "ecdsa-p256-sha256",
+    )
+    facts = signature.to_json()["keyless"]
+    assert facts["subject"] == subject
+    assert facts["issuer"] == keyless_stack[image].issuer
+    assert facts["timeSource"].startswith("timestamp-authority")
+    assert facts["signedAt"] >= keyless_stack.signed_at[:19]
+    assert facts["logIndex"] is None  # this Sigstore has no log
+    if attestor == "release":
+        assert facts["claims"]["sourceRepositoryURI"] == REPOSITORY_URI
+        assert facts["claims"]["sourceRepositoryRef"] == "refs/heads/main"
+        assert facts["claims"]["buildTrigger"] == "push"
+
+
+def test_a_keyless_attestation_is_reported_with_its_identity(
+    keyless_stack: KeylessStack, config: Path
+) -> None:
+    report = report_for(keyless_stack, config, "attested-github")
+    assert report.verified == ("release",)
+    (attestation,) = report.attestations
+    assert attestation.predicate_type == "https://slsa.dev/provenance/v1"
+    assert attestation.key == GITHUB_IDENTITY
+    assert attestation.to_json()["keyless"]["issuer"] == keyless_stack.issuers["github"]
+
+
+def test_an_attestation_alone_is_not_a_signature(keyless_stack: KeylessStack, config: Path) -> None:
+    report = report_for(keyless_stack, config, "attestation-only")
+    assert report.verified == ()
+    assert failure(report, "release")[0] is Reason.NO_SIGNATURE
+    assert [a.attestor for a in report.attestations] == ["release"]
+
+
+def test_a_certificate_from_a_fulcio_the_trusted_root_does_not_list_is_refused(
+    keyless_stack: KeylessStack, config: Path
+) -> None:
+    report = report_for(keyless_stack, config, "rogue-email")
+    assert report.verified == ()
+    reason, detail = failure(report, "alice")
+    assert reason is Reason.NOT_SIGNED_BY_ATTESTOR
+    assert "not issued by a certificate authority of the trusted root" in detail
+    # With the rogue root trusted instead, the same evidence verifies: the CA was the reason.
+    rogue = trust_config(
+        keyless_stack, config.parent / "rogue", root=keyless_stack.rogue_trusted_root
+    )
+    assert report_for(keyless_stack, rogue, "rogue-email").verified == ("alice",)
+
+
+def test_another_identity_of_the_trusted_fulcio_is_not_the_attestor(
+    keyless_stack: KeylessStack, config: Path
+) -> None:
+    report = report_for(keyless_stack, config, "wrong-identity")
+    reason, detail = failure(report, "alice")
+    assert reason is Reason.NOT_SIGNED_BY_ATTESTOR
+    assert "mallory@example.test" in detail and "not an identity of alice" in detail
+
+
+def test_the_same_subject_from_another_issuer_is_not_the_attestor(
+    keyless_stack: KeylessStack, config: Path
+) -> None:
+    report = report_for(keyless_stack, config, "wrong-issuer")
+    reason, detail = failure(report, "alice")
+    assert reason is Reason.NOT_SIGNED_BY_ATTESTOR
+    assert keyless_stack.issuers["other-issuer"] in detail
+
+
+def test_signatures_copied_from_another_image_are_digest_mismatch(
+    keyless_stack: KeylessStack, config: Path
+) -> None:
+    report = report_for(keyless_stack, config, "copied")
+    assert report.verified == ()
+    assert failure(report, "alice")[0] is Reason.DIGEST_MISMATCH
+
+
+def test_a_signature_without_any_trusted_time_is_refused(
+    keyless_stack: KeylessStack, config: Path
+) -> None:
+    """No timestamp and no log: the ten-minute certificate cannot be judged at signing time
+    (cosign judges it at the current time instead, and accepts it for ten minutes)."""
+    report = report_for(keyless_stack, config, "no-timestamp")
+    reason, detail = failure(report, "alice")
+    assert reason is Reason.SIGNATURE_INVALID
+    assert "no trusted signing time" in detail
+
+
+@pytest.mark.parametrize(
+    ("identity", "verifies"),
+    [
+        ({"subjectRegExp": r"[a-z]+@example\.test"}, True),
+        ({"subjectRegExp": r"alice@example"}, False),  # anchored: a prefix is not a match
+        ({"subjectRegExp": r"example\.test"}, False),
+        ({"subject": "ALICE@example.test"}, False),
+        ({"subject": ALICE + " "}, False),
+    ],
+)
+def test_identity_matching_is_exact_or_anchored(
+    keyless_stack: KeylessStack, tmp_path: Path, identity: dict[str, str], verifies: bool
+) -> None:
+    alice = {"issuer": keyless_stack.issuers["email"], **identity}
+    config = trust_config(keyless_stack, tmp_path, alice=alice)
+    report = report_for(keyless_stack, config, "bundle-email")
+    assert (report.verified == ("alice",)) is verifies, report.failures
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sourceRepositoryURI": "https://github.com/team/other"},
+        {"buildTrigger": "workflow_dispatch"},
+        {"sourceRepositoryRef": "refs/heads/main-evil"},
+    ],
+)
+def test_a_ci_claim_that_differs_is_not_the_attestor(
+    keyless_stack: KeylessStack, tmp_path: Path, claims: dict[str, str]
+) -> None:
+    release = {
+        "issuer": keyless_stack.issuers["github"],
+        "subject": GITHUB_IDENTITY,
+        "claims": claims,
+    }
+    config = trust_config(keyless_stack, tmp_path, release=release)
+    for image in ("bundle-github", "classic-github"):
+        report = report_for(keyless_stack, config, image)
+        assert failure(report, "release")[0] is Reason.NOT_SIGNED_BY_ATTESTOR
+
+
+def test_a_private_sigstore_must_be_configured_explicitly(
+    keyless_stack: KeylessStack, tmp_path: Path
+) -> None:
+    """The stack's trusted root lists no log: without `transparencyLog: false` (and
+    `certificateTransparency: false`) the config is refused, never silently relaxed."""
+    config = trust_config(keyless_stack, tmp_path, private=False)
+    with pytest.raises(TrustConfigError, match="transparencyLog: false"):
+        load(config)
+
+
+def test_keyless_signatures_do_not_count_for_key_attestors(
+    keyless_stack: KeylessStack, tmp_path: Path
+) -> None:
+    from tests.support import cosign
+
+    keys = cosign.generate_key_pair("v3.1.3", tmp_path / "keys")
+    config = tmp_path / "keys.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "attestors": [{"name": "ci", "keys": [{"file": str(keys.public)}]}],
+                "registries": [{"host": keyless_stack.registry, "insecure": True}],
+            }
+        )
+    )
+    for image in ("bundle-email", "classic-email"):
+        report = report_for(keyless_stack, config, image)
+        assert report.verified == ()
+        assert Reason.UNSUPPORTED_FORMAT in report.reasons
