@@ -155,10 +155,7 @@ def _verify_with(token: _Token, signature: bytes, authority: Authority) -> None:
     if trusted.unfit is not None:
         raise _invalid(f"{name} cannot vouch for timestamps: {trusted.unfit}")
     if token.embedded_certificates and trusted.certificate not in token.embedded_certificates:
-        raise _invalid(
-            f"the certificates embedded in the timestamp do not include {name}'s trusted "
-            "signing certificate"
-        )
+        raise _invalid(f"the timestamp embeds certificates, but not {name}'s trusted one")
     _verify_signed_attributes(token, trusted.certificate)
     _verify_signature(token.signer, authority.chain[0], name)
     if _digest(token.imprint_hash, signature) != token.imprint:
@@ -188,32 +185,28 @@ def _verify_signed_attributes(token: _Token, leaf_der: bytes) -> None:
         raise _invalid("the timestamp's signed attributes have no message digest")
     if message_digest.octets("message-digest") != _digest(token.signer.digest, token.tst_info):
         raise _invalid("the timestamp's signed message digest is not that of its TSTInfo")
-    for attribute, what in (
-        (_SIGNING_CERTIFICATE, "ESSCertID"),
-        (_SIGNING_CERTIFICATE_V2, "ESSCertIDv2"),
-    ):
-        value = _single_attribute(token.signer, attribute, what)
-        if value is None:
-            continue
-        cert_id = _first_cert_id(value, what)
-        algorithm = cert_id.optional(der.SEQUENCE) if attribute == _SIGNING_CERTIFICATE_V2 else None
-        certificate_hash = cert_id.take(der.OCTET_STRING, f"{what}.certHash").content
-        if attribute == _SIGNING_CERTIFICATE:
-            # ESSCertID is defined with SHA-1: it names a certificate; the signature is apart.
-            expected = hashlib.sha1(leaf_der, usedforsecurity=False).digest()
-        else:
-            expected = _digest(_hash_of(algorithm, what) if algorithm else hashes.SHA256, leaf_der)
-        if certificate_hash != expected:
-            raise _invalid(f"the timestamp's {what} names another certificate than its signer's")
+    version_1 = _single_attribute(token.signer, _SIGNING_CERTIFICATE, "signingCertificate")
+    if version_1 is not None:
+        cert_id = _first_cert_id(version_1, "ESSCertID")
+        # ESSCertID is defined with SHA-1; it names a certificate, the signature is checked apart.
+        expected = hashlib.sha1(leaf_der, usedforsecurity=False).digest()
+        if cert_id.take(der.OCTET_STRING, "ESSCertID.certHash").content != expected:
+            raise _invalid("the timestamp's ESSCertID names another certificate than the signer")
+    version_2 = _single_attribute(token.signer, _SIGNING_CERTIFICATE_V2, "signingCertificateV2")
+    if version_2 is not None:
+        cert_id = _first_cert_id(version_2, "ESSCertIDv2")
+        algorithm = cert_id.optional(der.SEQUENCE)
+        hash_type = hashes.SHA256 if algorithm is None else _hash_of(algorithm, "ESSCertIDv2")
+        certificate_hash = cert_id.take(der.OCTET_STRING, "ESSCertIDv2.certHash").content
+        if certificate_hash != _digest(hash_type, leaf_der):
+            raise _invalid("the timestamp's ESSCertIDv2 names another certificate than the signer")
 
 
 def _verify_signature(signer: _SignerInfo, leaf: x509.Certificate, name: str) -> None:
     algorithm, key = signer.signature_algorithm, leaf.public_key()
     named_hash = _ECDSA.get(algorithm, _RSA_PKCS1.get(algorithm))
     if named_hash is not None and named_hash is not signer.digest:
-        raise _invalid(
-            f"the timestamp's signature algorithm {algorithm} does not use its digest algorithm"
-        )
+        raise _invalid(f"the timestamp's signature algorithm {algorithm} hashes unlike its digest")
     try:
         if algorithm in _ECDSA and isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signer.signature, signer.signed_attributes, ec.ECDSA(signer.digest()))
@@ -222,23 +215,16 @@ def _verify_signature(signer: _SignerInfo, leaf: x509.Certificate, name: str) ->
                 signer.signature, signer.signed_attributes, padding.PKCS1v15(), signer.digest()
             )
         else:
-            raise _invalid(
-                f"the timestamp's signature algorithm {algorithm} is not supported for "
-                f"{name}'s {type(key).__name__} (ECDSA or RSA PKCS#1 v1.5 only)"
-            )
+            # ECDSA for an EC key, RSA PKCS#1 v1.5 for an RSA key; nothing else is supported.
+            raise _invalid(f"the timestamp's signature algorithm {algorithm} does not suit {name}")
     except InvalidSignature:
-        raise _invalid(
-            f"the timestamp's signature does not verify under {name}'s certificate"
-        ) from None
+        raise _invalid(f"the timestamp's signature does not verify under {name}'s key") from None
 
 
 def _parse_response(data: bytes) -> _Token:
     elements = der.decode(data).expect(der.SEQUENCE, "TimeStampResp").children()
     if elements and elements[0].tag == der.OBJECT_IDENTIFIER:
-        raise _invalid(
-            "the timestamp is a bare TimeStampToken; a TimeStampResp is expected (as Sigstore "
-            "clients and cosign write it)"
-        )
+        raise _invalid("the timestamp is a bare TimeStampToken; Sigstore expects a TimeStampResp")
     response = der.Reader(elements)
     status_info = response.take(der.SEQUENCE, "PKIStatusInfo").reader()
     status = status_info.take(der.INTEGER, "PKIStatus").integer("PKIStatus")
