@@ -48,6 +48,7 @@ from signet.reasons import DeterministicFailure, Reason, TransientFailure
 from signet.service import runtime
 from signet.service.engine import EngineSettings
 from signet.trust.model import Attestor, TrustConfig, TrustedKey
+from tests.fuzz import keyless_targets
 from tests.support import vectors
 
 T = TypeVar("T")
@@ -635,6 +636,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "statement": statement,
     "provenance": provenance_predicate,
     "judge": judge_bundle,
+    **keyless_targets.TARGETS,
 }
 
 
@@ -714,4 +716,5 @@ def _seeds() -> dict[str, Callable[[], Iterable[bytes]]]:
 def seeds(target: str) -> list[bytes]:
     """Inputs to start from, made from the real vectors, real cosign bundles and what Gatekeeper
     really sends."""
-    return list(dict.fromkeys(_seeds()[target]()))
+    made = {**_seeds(), **keyless_targets.SEEDS}
+    return list(dict.fromkeys(made[target]()))

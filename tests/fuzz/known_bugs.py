@@ -9,13 +9,16 @@ that one crash (and only it), so they keep looking for others. Once fixed, an en
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+from cryptography.exceptions import UnsupportedAlgorithm
 
 __all__ = ["FIXED", "KNOWN_BUGS", "KnownBug", "tolerating"]
 
@@ -57,6 +60,40 @@ def _bundle(**fields: object) -> bytes:
         **fields,
     }
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+_SUITE = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "sigstore-conformance"
+_EC_PUBLIC_KEY = bytes.fromhex("06072a8648ce3d0201")  # the OID 1.2.840.10045.2.1, DER
+_UNKNOWN_KEY = bytes.fromhex("06072a8648ce3d0209")  # an OID no key type has
+
+
+def _unknown_key_type_root() -> bytes:
+    """The production trusted root with its first log key's algorithm OID made unknown."""
+    root = json.loads((_SUITE.parent / "sigstore-production-trusted_root.json").read_bytes())
+    key = root["tlogs"][0]["publicKey"]
+    der = base64.b64decode(key["rawBytes"]).replace(_EC_PUBLIC_KEY, _UNKNOWN_KEY, 1)
+    key["rawBytes"] = base64.b64encode(der).decode()
+    return json.dumps(root).encode()
+
+
+def _unknown_key_type_bundle() -> bytes:
+    """A real keyless bundle whose certificate's key algorithm OID is unknown."""
+    bundle = json.loads(
+        (_SUITE / "bundle-verify/happy-path-v0.3/bundle.sigstore.json").read_bytes()
+    )
+    certificate = bundle["verificationMaterial"]["certificate"]
+    der = base64.b64decode(certificate["rawBytes"]).replace(_EC_PUBLIC_KEY, _UNKNOWN_KEY, 1)
+    certificate["rawBytes"] = base64.b64encode(der).decode()
+    return json.dumps(bundle).encode()
+
+
+def _unhashable_key_details_root() -> bytes:
+    root = json.loads((_SUITE.parent / "sigstore-production-trusted_root.json").read_bytes())
+    root["tlogs"][0]["publicKey"]["keyDetails"] = {}
+    return json.dumps(root).encode()
+
+
+_REPRODUCERS = Path(__file__).resolve().parent / "reproducers"
 
 
 # Crashes found and fixed: their reproducers stay, as regression tests (test_properties.py).
@@ -115,6 +152,64 @@ FIXED: tuple[KnownBug, ...] = (
         exception=httpx.InvalidURL,
         raised_in=("httpx/_urlparse.py", None),
         through="signet/oci/referrers.py",
+    ),
+    KnownBug(
+        name="trusted-root-unknown-key-type",
+        summary=(
+            "parse_trusted_root raises cryptography's UnsupportedAlgorithm (not a TrustedRootError) "
+            "for a log key whose SubjectPublicKeyInfo names an unknown algorithm"
+        ),
+        targets=("trusted_root",),
+        reproducer=_unknown_key_type_root(),
+        exception=UnsupportedAlgorithm,
+        raised_in=("", None),
+        through="signet/keyless/root.py",
+    ),
+    KnownBug(
+        name="keyless-certificate-unknown-key-type",
+        summary=(
+            "keyless verify raises UnsupportedAlgorithm at leaf.public_key() when the bundle's "
+            "certificate names an unknown key algorithm; SIGNATURE_INVALID now"
+        ),
+        targets=("keyless_bundle",),
+        reproducer=_unknown_key_type_bundle(),
+        exception=UnsupportedAlgorithm,
+        raised_in=("", None),
+        through="signet/keyless/verify.py",
+    ),
+    KnownBug(
+        name="trusted-root-unhashable-key-details",
+        summary="parse_trusted_root raises TypeError for a keyDetails that is a JSON object",
+        targets=("trusted_root",),
+        reproducer=_unhashable_key_details_root(),
+        exception=TypeError,
+        raised_in=("signet/keyless/root.py", "_log_key"),
+        through="signet/keyless/root.py",
+    ),
+    KnownBug(
+        name="timestamp-unreadable-signer-name",
+        summary=(
+            "verify_timestamp, describing an untrusted signer for its message, raises KeyError "
+            "from cryptography's rfc4514_string for an embedded certificate whose name uses a "
+            "string type cryptography does not know; certificate.name_of now says so instead"
+        ),
+        targets=("rfc3161_timestamp",),
+        reproducer=(_REPRODUCERS / "rfc3161-unreadable-signer-name.der").read_bytes(),
+        exception=KeyError,
+        raised_in=("", None),
+        through="signet/keyless/timestamp.py",
+    ),
+    KnownBug(
+        name="keyless-certificate-invalid-x509-version",
+        summary=(
+            "load_certificate lets cryptography's x509.InvalidVersion (not a ValueError) escape "
+            "for a bundle certificate whose version field is out of range"
+        ),
+        targets=("keyless_bundle",),
+        reproducer=(_REPRODUCERS / "keyless-bundle-invalid-x509-version.json").read_bytes(),
+        exception=Exception,
+        raised_in=("", None),
+        through="signet/keyless/certificate.py",
     ),
 )
 

@@ -617,6 +617,10 @@ def test_every_target_has_a_property_test() -> None:
         "statements": "statement",
         "provenance": "provenance",
         "judge": "judge",
+        "trusted_roots": "trusted_root",
+        "rfc3161_timestamps": "rfc3161_timestamp",
+        "log_entries": "log_entry",
+        "keyless_bundles": "keyless_bundle",
     }
     assert {expected[t] for t in tested if t in expected} == set(harness.TARGETS)
 
@@ -663,3 +667,33 @@ def test_fixed_crashes_stay_fixed(bug: KnownBug) -> None:
     """What the fuzzers found, fixed: each reproducer now ends in a documented outcome."""
     for target in bug.targets:
         harness.TARGETS[target](bug.reproducer)
+
+
+def spliced(target: str) -> st.SearchStrategy[bytes]:
+    """A seed of `target` with a few bytes overwritten, inserted or cut at some place."""
+    return st.tuples(
+        st.sampled_from(harness.seeds(target)),
+        st.integers(min_value=0, max_value=2**20),
+        st.binary(max_size=8),
+        st.integers(min_value=0, max_value=8),
+    ).map(lambda t: t[0][: t[1] % (len(t[0]) + 1)] + t[2] + t[0][t[1] % (len(t[0]) + 1) + t[3] :])
+
+
+@given(spliced("trusted_root"))
+def test_trusted_roots(data: bytes) -> None:
+    harness.TARGETS["trusted_root"](data)
+
+
+@given(spliced("rfc3161_timestamp"))
+def test_rfc3161_timestamps(data: bytes) -> None:
+    harness.TARGETS["rfc3161_timestamp"](data)
+
+
+@given(spliced("log_entry"))
+def test_log_entries(data: bytes) -> None:
+    harness.TARGETS["log_entry"](data)
+
+
+@given(spliced("keyless_bundle"))
+def test_keyless_bundles(data: bytes) -> None:
+    harness.TARGETS["keyless_bundle"](data)

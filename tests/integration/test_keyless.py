@@ -126,6 +126,20 @@ def test_a_keyless_attestation_is_reported_with_its_identity(
     assert attestation.to_json()["keyless"]["issuer"] == keyless_stack.issuers["github"]
 
 
+def test_a_classic_keyless_attestation_is_reported_with_its_identity(
+    keyless_stack: KeylessStack, config: Path
+) -> None:
+    """cosign's classic `.att` layer: its RFC 3161 timestamp covers the raw DSSE signature (which
+    cosign's own classic reader hashes wrongly, so `cosign verify-attestation` refuses it)."""
+    report = report_for(keyless_stack, config, "classic-attestation")
+    assert report.verified == ("release",)
+    (attestation,) = report.attestations
+    assert (attestation.format, attestation.key) == ("cosign-classic", GITHUB_IDENTITY)
+    assert attestation.predicate_type == "https://slsa.dev/provenance/v1"
+    facts = attestation.to_json()["keyless"]
+    assert facts["timeSource"].startswith("timestamp-authority")
+
+
 def test_an_attestation_alone_is_not_a_signature(keyless_stack: KeylessStack, config: Path) -> None:
     report = report_for(keyless_stack, config, "attestation-only")
     assert report.verified == ()

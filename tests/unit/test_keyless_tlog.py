@@ -26,6 +26,7 @@ from signet.keyless.root import LogKey, TrustedRoot, Validity, parse_trusted_roo
 from signet.keyless.tlog import (
     InclusionProof,
     LogEntry,
+    LoggedAt,
     SignedContent,
     parse_cosign_bundle_annotation,
     parse_log_entry,
@@ -51,7 +52,7 @@ class Case:
     root: TrustedRoot
     require_inclusion_proof: bool
 
-    def verify(self, raw: dict[str, Any] | None = None, **changes: Any) -> Any:
+    def verify(self, raw: dict[str, Any] | None = None, **changes: Any) -> LoggedAt:
         entry = replace(parse_log_entry(self.raw if raw is None else raw), **changes)
         return verify_log_entry(
             entry, self.content, self.root, require_inclusion_proof=self.require_inclusion_proof
@@ -391,9 +392,12 @@ def test_which_proofs_and_promises_are_required() -> None:
     del no_checkpoint["inclusionProof"]["checkpoint"]
     no_checkpoint["inclusionProof"]["hashes"] = []
     assert v01.verify(no_checkpoint).log_index == 27246492
-    # Rekor v2 always proves inclusion: it promises nothing.
+    # Rekor v2 promises nothing, so it must prove (see also the test with a promise, below).
     no_v2_proof = {k: v for k, v in v2.raw.items() if k != "inclusionProof"}
-    assert "no inclusion proof" in rejects(replace(v2, require_inclusion_proof=False), no_v2_proof)
+    assert "no inclusion proof" in rejects(v2, no_v2_proof)
+    assert "no signed entry timestamp" in rejects(
+        replace(v2, require_inclusion_proof=False), no_v2_proof
+    )
     assert "no integrated time" in rejects(v01, integrated_time=None)
 
 
@@ -453,6 +457,7 @@ def test_the_body_must_describe_this_content() -> None:
         (b'{"kind":"a","kind":"b"}', "repeats a key", Reason.SIGNATURE_INVALID),
         (b'{"kind":"rekord","apiVersion":"0.0.1"}', "not supported", Reason.UNSUPPORTED_FORMAT),
         (b'{"kind":"dsse","apiVersion":"0.0.2"}', "not supported", Reason.UNSUPPORTED_FORMAT),
+        (b'{"kind":"%s","apiVersion":"\\n"}' % (b"k" * 10_000), "'kkkk", Reason.UNSUPPORTED_FORMAT),
         (
             b'{"kind":"hashedrekord","apiVersion":"0.0.1"}',
             "has no spec.data",
@@ -470,6 +475,7 @@ def test_a_body_that_is_not_an_entry_fails(body: bytes, says: str, reason: Reaso
     with pytest.raises(DeterministicFailure) as caught:
         case.verify(body=body, kind_version=None)
     assert caught.value.reason is reason and says in caught.value.message
+    assert len(caught.value.message) < 200  # what the entry says is cut short
 
 
 def crafted(name: str, edit: Any) -> tuple[bytes, SignedContent]:
@@ -851,6 +857,7 @@ def test_a_malformed_entry_is_refused_when_parsed(change: dict[str, Any], says: 
         ('{"Payload": 1}', "Payload is missing"),
         ('{"Payload": {"logID": "xyz"}}', "logID is not hexadecimal"),
         ('{"Payload": {"logID": "00", "integratedTime": 0}}', "integratedTime is not a time"),
+        ('{"Payload": {"logID": "00", "integratedTime": 253402300800}}', "is not a time"),
         (
             '{"Payload": {"logID": "00", "integratedTime": 1, "logIndex": -1}}',
             "logIndex is negative",
@@ -860,7 +867,7 @@ def test_a_malformed_entry_is_refused_when_parsed(change: dict[str, Any], says: 
             "SignedEntryTimestamp is missing",
         ),
         ('"\ud800"', "not text"),
-        ("x" * 300_000, "larger than"),
+        ("x" * 300_000, "longer than"),
     ],
 )
 def test_a_malformed_annotation_is_refused(text: str, says: str) -> None:

@@ -57,7 +57,8 @@ class KeylessChecks:
     def __init__(self, budget: Budget) -> None:
         self.budget = budget
         self._results: dict[
-            tuple[str, tuple[str, bool, bool]], KeylessSignature | DeterministicFailure
+            tuple[str, KeylessEvidence, tuple[str, bool, bool]],
+            KeylessSignature | DeterministicFailure,
         ] = {}
 
     def signer(
@@ -67,7 +68,8 @@ class KeylessChecks:
         digest); None when the attestor is not keyless; a failure saying why not."""
         if attestor.keyless is None:
             return None
-        key = (name, attestor.keyless.policy_key())
+        # The evidence itself, not just its name: two layers may share a payload digest.
+        key = (name, evidence, attestor.keyless.policy_key())
         result = self._results.get(key)
         if result is None:
             if not self.budget.spend(KEYLESS_CHECK_COST):

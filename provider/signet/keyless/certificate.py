@@ -25,13 +25,20 @@ from datetime import datetime
 from typing import Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from signet.keyless.root import Authority
 from signet.reasons import DeterministicFailure, Reason
 
-__all__ = ["CLAIMS", "Identity", "load_certificate", "signing_identity", "verify_chain"]
+__all__ = [
+    "CLAIMS",
+    "Identity",
+    "load_certificate",
+    "name_of",
+    "signing_identity",
+    "verify_chain",
+]
 
 _FULCIO: Final = "1.3.6.1.4.1.57264.1."
 _ISSUER_V1: Final = ObjectIdentifier(_FULCIO + "1")
@@ -78,7 +85,7 @@ def load_certificate(der: bytes, what: str = "the signing certificate") -> x509.
         raise _invalid(f"{what} is {len(der)} bytes; the limit is {_MAX_CERTIFICATE_BYTES}")
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise _invalid(f"{what} is not a DER X.509 certificate") from None
 
 
@@ -95,7 +102,7 @@ def verify_chain(
         issuer = authority.chain[0]
         try:
             leaf.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
             continue
         if not authority.validity.contains(moment):
             issued_by_untrusted_time.append(
@@ -108,7 +115,7 @@ def verify_chain(
         for certificate in (leaf, *authority.chain):
             if not _valid_at(certificate, moment):
                 raise _invalid(
-                    f"the certificate {_name(certificate.subject) or '(leaf)'} is "
+                    f"the certificate {name_of(certificate) or '(leaf)'} is "
                     f"valid from {certificate.not_valid_before_utc.isoformat()} to "
                     f"{certificate.not_valid_after_utc.isoformat()}, not at the signing time "
                     f"{moment.isoformat()} (expired or not yet valid when it signed)"
@@ -118,7 +125,7 @@ def verify_chain(
         raise _invalid(issued_by_untrusted_time[0])
     raise DeterministicFailure(
         Reason.NOT_SIGNED_BY_ATTESTOR,
-        f"the signing certificate (issuer {_name(leaf.issuer)!r}) was not issued by a "
+        f"the signing certificate (issuer {name_of(leaf, 'issuer')!r}) was not issued by a "
         "certificate authority of the trusted root",
     )
 
@@ -179,12 +186,17 @@ def _require_code_signing(leaf: x509.Certificate) -> None:
         raise _invalid("the signing certificate is not for code signing")
 
 
-def _name(name: x509.Name) -> str:
-    # cryptography warns about a country name that is not two letters (Fulcio's ephemeral CA
-    # says "USA"); that is not this message's concern.
+def name_of(certificate: x509.Certificate, which: str = "subject") -> str:
+    """A certificate's subject or issuer, for a message; never an exception, whatever the DER."""
+    # cryptography warns, when it reads the name, about a country name that is not two letters
+    # (Fulcio's ephemeral CA says "USA"), and raises KeyError for a string type it does not know.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return name.rfc4514_string()
+        try:
+            name: x509.Name = getattr(certificate, which)
+            return name.rfc4514_string()
+        except (KeyError, ValueError, TypeError):
+            return f"(an unreadable {which})"
 
 
 def _valid_at(certificate: x509.Certificate, moment: datetime) -> bool:

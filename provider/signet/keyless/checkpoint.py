@@ -142,7 +142,7 @@ def _parse_text(text: str, origin: str) -> Checkpoint:
         )
     claimed, size, root = lines[0], lines[1], lines[2]
     if claimed != origin and not re.fullmatch(re.escape(origin) + r" - [0-9]{1,20}", claimed):
-        raise _invalid(f"the checkpoint's origin {claimed!r} is not the log {origin}")
+        raise _invalid(f"the checkpoint's origin {claimed[:100]!r} is not the log {origin}")
     if not _TREE_SIZE.fullmatch(size) or int(size) > _MAX_TREE_SIZE:
         raise _invalid("the checkpoint's tree size is not a decimal number")
     try:

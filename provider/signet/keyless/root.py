@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
@@ -143,7 +143,7 @@ def parse_trusted_root(raw: bytes) -> TrustedRoot:
     except DeterministicFailure as failure:
         raise TrustedRootError(failure.message) from None
     media_type = document.get("mediaType")
-    if media_type not in TRUSTED_ROOT_MEDIA_TYPES:
+    if not isinstance(media_type, str) or media_type not in TRUSTED_ROOT_MEDIA_TYPES:
         raise TrustedRootError(f"mediaType {media_type!r} is not a known trusted root version")
     return TrustedRoot(
         certificate_authorities=_list(document, "certificateAuthorities", _authority),
@@ -179,7 +179,7 @@ def _authority(item: Any, at: str) -> Authority:
         der = _bytes(_mapping(certificate, f"{at}.certChain.certificates[{i}]"), "rawBytes", at)
         try:
             chain.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise TrustedRootError(
                 f"{at}.certChain.certificates[{i}]: not a certificate: {exc}"
             ) from None
@@ -200,12 +200,12 @@ def _log_key(item: Any, at: str) -> LogKey:
         raise TrustedRootError(f"{at}.baseUrl is missing")
     public = _mapping(item.get("publicKey"), f"{at}.publicKey")
     details = public.get("keyDetails")
-    if details not in _KEY_HASHES:
+    if not isinstance(details, str) or details not in _KEY_HASHES:
         raise TrustedRootError(f"{at}.publicKey.keyDetails {details!r} is not supported")
     der = _bytes(public, "rawBytes", f"{at}.publicKey")
     try:
         key = serialization.load_der_public_key(der)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise TrustedRootError(f"{at}.publicKey: not a usable public key: {exc}") from None
     if not isinstance(key, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey)):
         raise TrustedRootError(f"{at}.publicKey: a {type(key).__name__} is not supported")

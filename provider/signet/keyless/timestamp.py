@@ -50,6 +50,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from signet.keyless import der
+from signet.keyless.certificate import name_of
 from signet.keyless.root import Authority
 from signet.reasons import DeterministicFailure, Reason
 
@@ -166,7 +167,7 @@ def _verify_with(token: _Token, signature: bytes, authority: Authority) -> None:
         if not start <= moment <= end:
             raise _invalid(
                 f"the timestamp's time {_iso(moment)} is outside the validity of "
-                f"{certificate.subject.rfc4514_string()} ({_iso(start)} to {_iso(end)})"
+                f"{name_of(certificate)} ({_iso(start)} to {_iso(end)})"
             )
     if not authority.validity.contains(moment):
         end_text = _iso(authority.validity.end) if authority.validity.end else "open"
@@ -331,7 +332,7 @@ def _unfit(chain: tuple[x509.Certificate, ...]) -> str | None:
     if not usage.critical or list(usage.value) != [ExtendedKeyUsageOID.TIME_STAMPING]:
         return "its signing certificate's extended key usage is not critical and timeStamping only"
     for certificate, issuer in itertools.pairwise(chain):
-        subject, issuer_subject = (c.subject.rfc4514_string() for c in (certificate, issuer))
+        subject, issuer_subject = (name_of(c) for c in (certificate, issuer))
         if not _is_ca(issuer):
             return f"{issuer_subject}, which issued {subject}, is not a CA"
         try:
@@ -345,7 +346,7 @@ def _unfit(chain: tuple[x509.Certificate, ...]) -> str | None:
             continue
         allowed = {ExtendedKeyUsageOID.TIME_STAMPING, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
         if not allowed.intersection(usages):
-            return f"{intermediate.subject.rfc4514_string()} does not allow timestamping"
+            return f"{name_of(intermediate)} does not allow timestamping"
     return None
 
 
@@ -368,8 +369,10 @@ def _describe_signer(token: _Token) -> str:
     for embedded in token.embedded_certificates:
         tbs = der.tbs_certificate(embedded)
         if (tbs.issuer, tbs.serial_number) == (signer.issuer, signer.serial_number):
-            subject = x509.load_der_x509_certificate(embedded).subject.rfc4514_string()
-            return f"its signer {subject}"
+            try:
+                return f"its signer {name_of(x509.load_der_x509_certificate(embedded))}"
+            except (ValueError, x509.InvalidVersion):
+                return "its signer (an unreadable certificate)"
     if signer.key_identifier is not None:
         return f"its signer (key identifier {signer.key_identifier.hex()})"
     return f"its signer (serial number {signer.serial_number:#x})"

@@ -132,7 +132,7 @@ def parse_cosign_bundle_annotation(text: str) -> LogEntry:
     """A classic `.sig` layer's `dev.sigstore.cosign/bundle`: a Rekor v1 signed entry timestamp."""
     what = "Rekor bundle annotation"
     if len(text) > _MAX_ANNOTATION:
-        raise _invalid(f"the {what} is larger than {_MAX_ANNOTATION} bytes")
+        raise _invalid(f"the {what} is longer than {_MAX_ANNOTATION} characters")
     try:
         raw = text.encode()
     except UnicodeEncodeError:  # a lone surrogate, from a JSON escape
@@ -172,10 +172,11 @@ def verify_log_entry(
     # Step 3.
     integrated_time = None
     if entry.signed_entry_timestamp is not None:
-        integrated_time = _verify_promise(entry, log)
+        integrated_time = _verify_promise(entry, entry.signed_entry_timestamp, log)
     elif not require_inclusion_proof:
         raise _invalid(
-            "the entry has no signed entry timestamp, and no inclusion proof is required"
+            "the entry has no signed entry timestamp, which is required where an inclusion "
+            "proof is not"
         )
     # Step 4.
     proof = entry.inclusion_proof
@@ -186,8 +187,7 @@ def verify_log_entry(
     return LoggedAt(entry.log_index, log.base_url, integrated_time, log)
 
 
-def _verify_promise(entry: LogEntry, log: LogKey) -> datetime:
-    assert entry.signed_entry_timestamp is not None
+def _verify_promise(entry: LogEntry, promise: bytes, log: LogKey) -> datetime:
     if entry.integrated_time is None:
         raise _invalid("the entry has a signed entry timestamp but no integrated time")
     signed = {
@@ -197,7 +197,7 @@ def _verify_promise(entry: LogEntry, log: LogKey) -> datetime:
         "logIndex": entry.log_index,
     }
     canonical = json.dumps(signed, sort_keys=True, separators=(",", ":")).encode()
-    if not log.verify(canonical, entry.signed_entry_timestamp):
+    if not log.verify(canonical, promise):
         raise _invalid(
             f"the signed entry timestamp does not verify under the key of {log.base_url}"
         )

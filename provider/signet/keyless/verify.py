@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from signet.crypto.keys import UnusableKey, load_public_key_der
@@ -100,7 +101,7 @@ def verify(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
-    except (UnusableKey, ValueError, TypeError) as exc:
+    except (UnusableKey, ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise _invalid(f"the signing certificate's key is unusable: {exc}") from None
     scheme = public_key.verify(evidence.signed, evidence.signature)
     if scheme is None:

@@ -1,8 +1,11 @@
 """cosign's classic attestations: the `sha256-<hex>.att` tag, one DSSE envelope per layer.
 
 1. Each layer of type `application/vnd.dsse.envelope.v1+json` is a DSSE envelope (fetched by
-   digest, checked); its `predicateType` annotation is unsigned and not read.
-2. For each attestor, the envelope's signature over the PAE must verify under one of its keys.
+   digest, checked); its `predicateType` annotation is unsigned and not read. A keyless layer's
+   certificate, Rekor bundle and RFC 3161 timestamp annotations are read with it.
+2. For each key attestor, the envelope's signature over the PAE must verify under one of its
+   keys; for each keyless attestor, a keyless layer must pass the keyless checks (the timestamp
+   covers the raw DSSE signature) with one of its identities (`formats.keyless`).
 3. The in-toto statement (v0.1 in every cosign version) must name the admitted digest among its
    subjects; the verified predicate type and its facts are reported. An attestation is never a
    signature, whatever its predicate type.
@@ -15,21 +18,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from signet.attest.dsse import IN_TOTO_PAYLOAD_TYPE, parse_envelope
+from signet.attest.dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, parse_envelope
 from signet.attest.provenance import provenance_facts
 from signet.attest.statement import parse_statement
+from signet.formats.cosign_classic.manifest import KeylessMaterial, keyless_material
 from signet.formats.envelopes import Signer, check_envelope
+from signet.formats.keyless import KeylessChecks, KeylessSigner
 from signet.formats.verdict import Budget
+from signet.keyless.tlog import SignedContent
+from signet.keyless.verify import KeylessEvidence
 from signet.model.json_object import json_object
 from signet.model.reference import is_sha256_digest
 from signet.model.report import AttestationFact
 from signet.reasons import DeterministicFailure, Reason
-from signet.trust.model import TrustConfig
+from signet.trust.model import Attestor, TrustConfig
 
 __all__ = [
     "ATTESTATION_MEDIA_TYPE",
     "MAX_ATTESTATIONS",
     "MAX_ENVELOPE_SIZE",
+    "AttestationLayer",
     "attestation_layers",
     "attestation_tag",
     "verify_attestations",
@@ -39,14 +47,22 @@ ATTESTATION_MEDIA_TYPE: Final = "application/vnd.dsse.envelope.v1+json"
 MAX_ATTESTATIONS: Final = 32
 # Provenance of a large build reaches a few hundred KiB.
 MAX_ENVELOPE_SIZE: Final = 1024 * 1024
-MAX_ATTESTATION_MANIFEST_SIZE: Final = 64 * 1024
+# A keyless `.att` layer's annotations (certificate, chain, Rekor bundle, timestamp) reach ~9 KiB.
+MAX_ATTESTATION_MANIFEST_SIZE: Final = 512 * 1024
 FORMAT: Final = "cosign-classic"
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationLayer:
+    digest: str
+    keyless: KeylessMaterial | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class FetchedEnvelope:
     digest: str
     content: bytes | DeterministicFailure
+    keyless: KeylessMaterial | None = None
 
 
 def attestation_tag(digest: str) -> str:
@@ -55,8 +71,8 @@ def attestation_tag(digest: str) -> str:
     return digest.replace(":", "-") + ".att"
 
 
-def attestation_layers(raw: bytes) -> tuple[str, ...]:
-    """The distinct envelope layer digests of an `.att` manifest (at most MAX_ATTESTATIONS)."""
+def attestation_layers(raw: bytes) -> tuple[AttestationLayer, ...]:
+    """The distinct envelope layers of an `.att` manifest (at most MAX_ATTESTATIONS)."""
     try:
         document = json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -68,14 +84,14 @@ def attestation_layers(raw: bytes) -> tuple[str, ...]:
         raise DeterministicFailure(
             Reason.UNSUPPORTED_FORMAT, "the attestation manifest has no layers list"
         )
-    found: list[str] = []
+    found: dict[str, AttestationLayer] = {}
     for layer in layers:
         if not isinstance(layer, dict) or layer.get("mediaType") != ATTESTATION_MEDIA_TYPE:
             continue
         digest, size = layer.get("digest"), layer.get("size")
         if isinstance(digest, str) and is_sha256_digest(digest) and _fits(size):
-            found.append(digest)
-    distinct = tuple(dict.fromkeys(found))
+            found.setdefault(digest, AttestationLayer(digest, _keyless(digest, layer)))
+    distinct = tuple(found.values())
     if len(distinct) > MAX_ATTESTATIONS:
         raise DeterministicFailure(
             Reason.LIMIT_EXCEEDED,
@@ -89,7 +105,7 @@ def verify_attestations(
 ) -> tuple[tuple[AttestationFact, ...], tuple[DeterministicFailure, ...]]:
     """The verified attestations about `digest`, and what was wrong with unusable envelopes."""
     problems: list[DeterministicFailure] = []
-    parsed = []
+    parsed: list[tuple[FetchedEnvelope, Envelope]] = []
     for fetched in envelopes:  # Step 1
         try:
             if isinstance(fetched.content, DeterministicFailure):
@@ -100,12 +116,13 @@ def verify_attestations(
             problems.append(DeterministicFailure(failure.reason, f"{where}: {failure.message}"))
             continue
         if envelope.payload_type == IN_TOTO_PAYLOAD_TYPE:
-            parsed.append(envelope)
+            parsed.append((fetched, envelope))
     made: list[AttestationFact] = []
+    checks = KeylessChecks(budget)
     for attestor in trust.attestors:
-        for envelope in parsed:
-            signer = check_envelope(envelope, attestor, budget)  # Step 2
-            if not isinstance(signer, Signer):
+        for fetched, envelope in parsed:
+            signer = _signer(fetched, envelope, attestor, checks, budget)  # Step 2
+            if signer is None:
                 continue  # not this attestor's, or out of budget: nothing is attested
             try:
                 statement = parse_statement(envelope.payload)
@@ -113,12 +130,56 @@ def verify_attestations(
                 continue
             if statement.names(digest):  # Step 3
                 facts = provenance_facts(statement.predicate_type, statement.predicate)
+                key_id, keyless = (
+                    (signer.key_id, signer.fact)
+                    if isinstance(signer, KeylessSigner)
+                    else (signer.key.id, None)
+                )
                 made.append(
                     AttestationFact(
-                        attestor.name, signer.key.id, FORMAT, statement.predicate_type, facts
+                        attestor.name, key_id, FORMAT, statement.predicate_type, facts, keyless
                     )
                 )
     return tuple(dict.fromkeys(made)), tuple(problems)
+
+
+def _signer(
+    fetched: FetchedEnvelope,
+    envelope: Envelope,
+    attestor: Attestor,
+    checks: KeylessChecks,
+    budget: Budget,
+) -> Signer | KeylessSigner | None:
+    if attestor.keyless is None:
+        signer = check_envelope(envelope, attestor, budget)
+        return signer if isinstance(signer, Signer) else None
+    if fetched.keyless is None or len(envelope.signatures) != 1:
+        return None
+    (signature,) = envelope.signatures
+    material = fetched.keyless
+    evidence = KeylessEvidence(
+        material.certificate,
+        (),  # cosign's chain annotation: never trusted (see `verify.keyless_evidence`)
+        signature,
+        envelope.signed_bytes,
+        SignedContent(signature, material.certificate, None, envelope),
+        (material.log_entry,) if material.log_entry else (),
+        (material.timestamp,) if material.timestamp else (),
+        require_inclusion_proof=False,
+    )
+    found = checks.signer(fetched.digest, evidence, attestor)
+    return found if isinstance(found, KeylessSigner) else None
+
+
+def _keyless(digest: str, layer: dict[str, Any]) -> KeylessMaterial | None:
+    """Unusable keyless annotations make only that envelope count for no keyless attestor."""
+    annotations = layer.get("annotations")
+    try:
+        return keyless_material(
+            f"attestation {digest}", annotations if isinstance(annotations, dict) else {}
+        )
+    except DeterministicFailure:
+        return None
 
 
 def _json(raw: bytes) -> Any:

@@ -80,8 +80,11 @@ async def _attestations(
         layers = attestation_layers(manifest.raw)
     except DeterministicFailure as failure:
         return [], [failure]
-    contents = await _blobs(discovery, ref, list(layers), MAX_ENVELOPE_SIZE)
-    return [FetchedEnvelope(d, c) for d, c in zip(layers, contents, strict=True)], []
+    contents = await _blobs(discovery, ref, [layer.digest for layer in layers], MAX_ENVELOPE_SIZE)
+    return [
+        FetchedEnvelope(layer.digest, content, layer.keyless)
+        for layer, content in zip(layers, contents, strict=True)
+    ], []
 
 
 async def _blobs(

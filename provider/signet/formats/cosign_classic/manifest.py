@@ -30,9 +30,11 @@ __all__ = [
     "MAX_PAYLOAD_SIZE",
     "MAX_SIGNATURES",
     "SIGNATURE_MEDIA_TYPE",
+    "KeylessMaterial",
     "Payload",
     "SignatureLayer",
     "SignatureManifest",
+    "keyless_material",
     "make_payload",
     "parse_payload",
     "parse_signature_manifest",
@@ -198,10 +200,11 @@ def _signature_layer(index: int, layer: dict[str, Any]) -> SignatureLayer:
         raise DeterministicFailure(
             Reason.SIGNATURE_INVALID, f"{where} signature is not valid base64"
         ) from exc
-    return SignatureLayer(digest, size, signature, _keyless_material(where, annotations))
+    return SignatureLayer(digest, size, signature, keyless_material(where, annotations))
 
 
-def _keyless_material(where: str, annotations: dict[str, Any]) -> KeylessMaterial | None:
+def keyless_material(where: str, annotations: dict[str, Any]) -> KeylessMaterial | None:
+    """The keyless annotations of a `.sig` or `.att` layer, if it carries a certificate."""
     certificate = annotations.get(CERTIFICATE_ANNOTATION)
     if not isinstance(certificate, str) or not certificate:
         return None
@@ -225,7 +228,7 @@ def _keyless_material(where: str, annotations: dict[str, Any]) -> KeylessMateria
             if texts[CHAIN_ANNOTATION].strip()
             else []
         )
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise DeterministicFailure(
             Reason.SIGNATURE_INVALID, f"{where} has a certificate or chain that is not one PEM"
         ) from None
