@@ -12,12 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from signet.formats.cosign_classic import manifest as classic
+from signet.formats.cosign_classic.verify import ClassicEvidence
+from signet.formats.judge import Evidence, judge
+from signet.keyless.root import parse_trusted_root
 from signet.model.report import Report
 from signet.reasons import Reason
 from signet.trust.config import load
 from signet.trust.model import TrustConfigError
+from tests.support import cosign
+from tests.support.images import get_manifest
 from tests.support.keyless import ALICE, KeylessStack
+from tests.support.keyless.inspect import blob, tag_for
 from tests.support.keyless.oidc import GITHUB_IDENTITY
 
 from .helpers import check
@@ -253,8 +261,6 @@ def test_a_private_sigstore_must_be_configured_explicitly(
 def test_keyless_signatures_do_not_count_for_key_attestors(
     keyless_stack: KeylessStack, tmp_path: Path
 ) -> None:
-    from tests.support import cosign
-
     keys = cosign.generate_key_pair("v3.1.3", tmp_path / "keys")
     config = tmp_path / "keys.yaml"
     config.write_text(
@@ -270,3 +276,80 @@ def test_keyless_signatures_do_not_count_for_key_attestors(
         report = report_for(keyless_stack, config, image)
         assert report.verified == ()
         assert Reason.UNSUPPORTED_FORMAT in report.reasons
+
+
+# -- real cosign output, edited as an attacker would ------------------------------------------
+
+
+def classic_layer(stack: KeylessStack, image: str) -> tuple[dict[str, Any], bytes]:
+    """The one `.sig` layer of `image` (its descriptor) and its payload, from the registry."""
+    raw, _ = get_manifest(stack.url, stack[image].repository, tag_for(stack[image].digest, ".sig"))
+    (layer,) = json.loads(raw)["layers"]
+    return layer, blob(stack.url, stack[image].repository, layer["digest"])
+
+
+def judged_classic(
+    stack: KeylessStack, config: Path, image: str, layer: dict[str, Any], payload: bytes
+) -> Report:
+    manifest = classic.parse_signature_manifest(classic.signature_manifest({}, [layer]))
+    evidence = Evidence(classic=ClassicEvidence(manifest, {layer["digest"]: payload}))
+    return judge(stack[image].reference, stack[image].digest, evidence, load(config))
+
+
+TIMESTAMP = "dev.sigstore.cosign/rfc3161timestamp"
+CERTIFICATE = "dev.sigstore.cosign/certificate"
+CHAIN = "dev.sigstore.cosign/chain"
+
+
+def test_the_untouched_layer_verifies_here_too(keyless_stack: KeylessStack, config: Path) -> None:
+    layer, payload = classic_layer(keyless_stack, "classic-email")
+    assert judged_classic(keyless_stack, config, "classic-email", layer, payload).verified == (
+        "alice",
+    )
+
+
+def test_a_timestamp_taken_from_another_signature_does_not_date_this_one(
+    keyless_stack: KeylessStack, config: Path
+) -> None:
+    """A valid timestamp, from the same TSA, of another signature: what someone holding an
+    expired certificate's key would attach to a new signature."""
+    layer, payload = classic_layer(keyless_stack, "classic-email")
+    other, _ = classic_layer(keyless_stack, "classic-github")
+    layer["annotations"][TIMESTAMP] = other["annotations"][TIMESTAMP]
+    report = judged_classic(keyless_stack, config, "classic-email", layer, payload)
+    reason, detail = failure(report, "alice")
+    assert reason is Reason.SIGNATURE_INVALID
+    assert "covers another signature" in detail
+
+
+def test_another_identitys_certificate_does_not_vouch_for_a_signature(
+    keyless_stack: KeylessStack, config: Path
+) -> None:
+    """alice's certificate put on mallory's signature: the signature is not under its key."""
+    layer, payload = classic_layer(keyless_stack, "wrong-identity")
+    alices, _ = classic_layer(keyless_stack, "classic-email")
+    layer["annotations"][CERTIFICATE] = alices["annotations"][CERTIFICATE]
+    report = judged_classic(keyless_stack, config, "wrong-identity", layer, payload)
+    reason, detail = failure(report, "alice")
+    assert reason is Reason.SIGNATURE_INVALID
+    assert "does not verify under the signing certificate" in detail
+
+
+def test_a_chain_annotation_naming_the_rogue_ca_does_not_make_it_trusted(
+    keyless_stack: KeylessStack, config: Path
+) -> None:
+    rogue_root = parse_trusted_root(keyless_stack.rogue_trusted_root.read_bytes())
+    rogue_ca = rogue_root.certificate_authorities[0].chain[-1]
+    layer, payload = classic_layer(keyless_stack, "rogue-email")
+    layer["annotations"][CHAIN] = rogue_ca.public_bytes(serialization.Encoding.PEM).decode()
+    report = judged_classic(keyless_stack, config, "rogue-email", layer, payload)
+    assert failure(report, "alice")[0] is Reason.NOT_SIGNED_BY_ATTESTOR
+
+
+def test_a_timestamp_removed_leaves_no_trusted_time(
+    keyless_stack: KeylessStack, config: Path
+) -> None:
+    layer, payload = classic_layer(keyless_stack, "classic-email")
+    del layer["annotations"][TIMESTAMP]
+    report = judged_classic(keyless_stack, config, "classic-email", layer, payload)
+    assert failure(report, "alice")[0] is Reason.SIGNATURE_INVALID
