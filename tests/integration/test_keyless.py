@@ -177,6 +177,11 @@ def test_another_identity_of_the_trusted_fulcio_is_not_the_attestor(
     reason, detail = failure(report, "alice")
     assert reason is Reason.NOT_SIGNED_BY_ATTESTOR
     assert "mallory@example.test" in detail and "not an identity of alice" in detail
+    (found,) = [f for f in report.failures if f.attestor == "alice"]
+    assert found.remediation == (
+        f"sign {keyless_stack['wrong-identity'].reference} keyless as an identity of alice, "
+        "or add the signer's identity to alice"
+    )
 
 
 def test_the_same_subject_from_another_issuer_is_not_the_attestor(

@@ -32,10 +32,12 @@ IMAGES = {
     "copied",
     "wrong-identity",
     "wrong-issuer",
+    "handmade",
+    "backdated",
 }
 # Which artifact tags each image has: ".sig", ".att", and "" for the referrers-tag bundle index.
 CLASSIC = {"classic-email", "classic-github", "classic-attestation", "rogue-email"}
-CLASSIC |= {"no-timestamp", "copied", "wrong-identity", "wrong-issuer"}
+CLASSIC |= {"no-timestamp", "copied", "wrong-identity", "wrong-issuer", "handmade", "backdated"}
 BUNDLES = {"bundle-email", "bundle-github", "attested-github", "attestation-only", "rogue-email"}
 BUNDLES |= {"copied", "wrong-identity", "wrong-issuer"}
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"

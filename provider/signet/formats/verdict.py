@@ -7,7 +7,8 @@ at most one failure per attestor, image-level problems, and the attestations it 
 `merge` combines them:
 
 1. An attestor verified by any format is verified (each format that verified it is listed).
-2. Otherwise its reason is the most specific one any format gives, in `PRECEDENCE` order:
+2. Otherwise its reason is the most specific one any format gives, in `PRECEDENCE` order (and
+   for a keyless attestor, the remediation speaks of identities):
    a valid signature over another digest (DIGEST_MISMATCH) says most, then a corrupt or tampered
    signature (SIGNATURE_INVALID), a check given up (LIMIT_EXCEEDED), signatures by someone else
    (NOT_SIGNED_BY_ATTESTOR), evidence Signet cannot judge (UNSUPPORTED_FORMAT), and nothing at
@@ -17,6 +18,7 @@ at most one failure per attestor, image-level problems, and the attestations it 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -89,9 +91,15 @@ def merge(image: str, digest: str, trust: TrustConfig, verdicts: Sequence[Verdic
             continue
         candidates = [f for v in verdicts for f in v.failures if f.attestor == attestor.name]
         if candidates:
-            failures.append(min(candidates, key=lambda f: _RANK.get(f.reason, len(_RANK))))
+            failure = min(candidates, key=lambda f: _RANK.get(f.reason, len(_RANK)))
         else:
-            failures.append(no_signature(image, digest, attestor.name))
+            failure = no_signature(image, digest, attestor.name)
+        if attestor.keyless is not None:  # what to do is said in identities, not keys
+            text = remediation(
+                failure.reason, image=pinned(image, digest), attestor=attestor.name, keyless=True
+            )
+            failure = dataclasses.replace(failure, remediation=text)
+        failures.append(failure)
     failures.extend(_distinct(p for v in verdicts for p in v.problems))
     return Report(
         image,

@@ -157,8 +157,32 @@ class Report:
         }
 
 
-def remediation(reason: Reason, *, image: str, attestor: str | None = None) -> str:
-    """A one-line instruction for the person who reads the denial."""
+def remediation(
+    reason: Reason, *, image: str, attestor: str | None = None, keyless: bool = False
+) -> str:
+    """A one-line instruction for the person who reads the denial (`keyless`: the attestor is
+    identities Fulcio certifies, not keys)."""
+    if keyless and attestor:
+        as_identity = f"keyless as an identity of {attestor}"
+        keyless_texts = {
+            Reason.NO_SIGNATURE: (
+                f"sign {image} {as_identity} (cosign sign, with that identity's OIDC token)"
+            ),
+            Reason.NOT_SIGNED_BY_ATTESTOR: (
+                f"sign {image} {as_identity}, or add the signer's identity to {attestor}"
+            ),
+            Reason.SIGNATURE_INVALID: (
+                f"re-sign {image} {as_identity}; the stored signature does not verify"
+            ),
+            Reason.DIGEST_MISMATCH: (
+                f"sign {image} itself {as_identity}; the signature found names another digest"
+            ),
+            Reason.UNSUPPORTED_FORMAT: (
+                f"sign {image} {as_identity} as cosign does (a .sig tag or a Sigstore bundle)"
+            ),
+        }
+        if reason in keyless_texts:
+            return keyless_texts[reason]
     who = f"a {attestor} key" if attestor else "a trusted key"
     texts = {
         Reason.INVALID_REFERENCE: f"fix the image reference {image!r} in the pod spec",

@@ -182,3 +182,38 @@ IMAGES: tuple[ImageSpec, ...] = (
         ),
     ),
 )
+
+
+@dataclass(frozen=True)
+class HandmadeSpec:
+    """A classic `.sig` signature built without cosign (see `handmade`), by the trusted Fulcio:
+    the RFC 3161 timestamp is requested before the certificate or after it."""
+
+    image: ImageSpec  # its steps are unused: the signing is by hand
+    timestamp_first: bool
+
+
+HANDMADE: tuple[HandmadeSpec, ...] = (
+    HandmadeSpec(
+        ImageSpec(
+            "handmade",
+            "email",
+            ALICE,
+            "classic .sig built by hand as cosign builds it: certificate, then the timestamp",
+            checks=(VERIFY_CLASSIC,),
+        ),
+        timestamp_first=False,
+    ),
+    HandmadeSpec(
+        ImageSpec(
+            "backdated",
+            "email",
+            ALICE,
+            "classic .sig built by hand: the timestamp first, the certificate seconds later "
+            "(genTime < notBefore)",
+            # Recorded, not asserted.
+            checks=(Check("verify classic", "verify", None, bundle=False),),
+        ),
+        timestamp_first=True,
+    ),
+)

@@ -6,7 +6,8 @@ Run it inside a fresh network namespace, as root (the `keyless_stack` fixture do
 
 It brings up the loopback, starts there a docker-registry on 127.0.0.1:P storing into
 OUTDIR/registry, the OIDC issuers, two Fulcios (the trusted one and a rogue one) and a timestamp
-authority; pushes and signs the images of `scenarios.IMAGES`; runs the cosign oracle on them;
+authority; pushes and signs the images of `scenarios.IMAGES` with cosign and those of
+`scenarios.HANDMADE` by hand (`handmade`); runs the cosign oracle on them;
 stops everything and writes OUTDIR/stack.json, OUTDIR/trusted_root.json and
 OUTDIR/rogue_trusted_root.json. Serving OUTDIR/registry again from another namespace on the same
 port gives the same images at the same references.
@@ -31,9 +32,10 @@ from tests.support.cosign import cosign_path, slsa_predicate, write_predicate
 from tests.support.images import push_image
 from tests.support.registry import run_registry
 
+from .handmade import Handmade, check_like_cosign
 from .inspect import copy_artifacts, describe
 from .oidc import GITHUB_REPOSITORY, GITHUB_SHA, IssuerServer, run_issuers
-from .scenarios import IMAGES, ISSUERS, Check, ImageSpec, Step
+from .scenarios import HANDMADE, IMAGES, ISSUERS, Check, HandmadeSpec, ImageSpec, Step
 from .services import (
     Authority,
     require_binaries,
@@ -49,6 +51,9 @@ IMAGE_TAG = "v1"
 OIDC_PORT = 8080
 FULCIO_PORTS = {"trusted": (5555, 5554, 2113), "rogue": (5565, 5564, 2114)}  # http, grpc, metrics
 TSA_PORT = 3000  # its metrics listener is :2112
+# How long after a hand-made timestamp its certificate is asked for, when the timestamp comes
+# first: Fulcio's notBefore and the TSA's genTime are both truncated to the second.
+BACKDATE_GAP = 2.5
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,53 @@ def run_check(stack: Stack, spec: ImageSpec, check: Check, reference: str) -> di
     }
 
 
+def _entry(stack: Stack, spec: ImageSpec, digest: str, commands: list[list[str]]) -> dict[str, Any]:
+    return {
+        "repository": spec.name,
+        "tag": IMAGE_TAG,
+        "digest": digest,
+        "reference": f"{stack.registry}/{spec.name}@{digest}",
+        "identity": spec.identity,
+        "issuer": stack.issuers[spec.issuer].url,
+        "issuer_type": ISSUERS[spec.issuer],
+        "about": spec.about,
+        "commands": commands,
+    }
+
+
+def start_handmade(stack: Stack, url: str, spec: HandmadeSpec) -> Handmade:
+    """Push the image and sign it; a timestamp that comes first is requested now."""
+    digest = push_image(url, spec.image.name, IMAGE_TAG, seed=f"keyless {spec.image.name}")
+    made = Handmade.start(spec.image.name, stack.registry, digest)
+    if spec.timestamp_first:
+        made.stamp(stack.tsa.url)
+    return made
+
+
+def finish_handmade(stack: Stack, url: str, spec: HandmadeSpec, made: Handmade) -> dict[str, Any]:
+    """Certify the key (at least BACKDATE_GAP after a timestamp that came first), timestamp it
+    if not done yet, push the `.sig`; the stack.json entry, with genTime and notBefore."""
+    image = spec.image
+    fulcio = stack.fulcio["trusted"].url
+    if made.timestamp is not None:
+        time.sleep(max(0.0, made.stamped_at + BACKDATE_GAP - time.monotonic()))
+    made.certify(fulcio, _token(stack, image.issuer, image.identity), image.identity)
+    if made.timestamp is None:
+        made.stamp(stack.tsa.url)
+    tag = made.push(url)
+    facts = made.facts()
+    if made.backdated != spec.timestamp_first:
+        raise RuntimeError(f"{image.name}: genTime and notBefore out of order: {facts}")
+    steps = [["timestamp", stack.tsa.url], ["certificate", f"{fulcio}/api/v2/signingCert"]]
+    steps = steps if spec.timestamp_first else steps[::-1]
+    entry = _entry(stack, image, made.digest, [*steps, ["push", tag]])
+    return {**entry, "handmade": {"timestamp_first": spec.timestamp_first, **facts}}
+
+
 def produce(stack: Stack, url: str) -> dict[str, Any]:
+    # Hand-made timestamps that must predate their certificates are taken first: cosign's
+    # signing below fills the wait before those certificates are asked for.
+    pending = [(spec, start_handmade(stack, url, spec)) for spec in HANDMADE]
     images: dict[str, Any] = {}
     for spec in IMAGES:
         digest = push_image(url, spec.name, IMAGE_TAG, seed=f"keyless {spec.name}")
@@ -154,19 +205,13 @@ def produce(stack: Stack, url: str) -> dict[str, Any]:
             source_digest = images[source]["digest"]
             copy_artifacts(url, source, source_digest, spec.name, digest, suffix)
             commands.append(["copy", f"{source}:{source_digest.replace(':', '-')}{suffix}"])
-        images[spec.name] = {
-            "repository": spec.name,
-            "tag": IMAGE_TAG,
-            "digest": digest,
-            "reference": reference,
-            "identity": spec.identity,
-            "issuer": stack.issuers[spec.issuer].url,
-            "issuer_type": ISSUERS[spec.issuer],
-            "about": spec.about,
-            "commands": commands,
-        }
+        images[spec.name] = _entry(stack, spec, digest, commands)
+    # What the hand-made layers copy, checked against what cosign wrote.
+    check_like_cosign(url, stack.registry, "classic-email", images["classic-email"]["digest"])
+    for handmade, made in pending:
+        images[handmade.image.name] = finish_handmade(stack, url, handmade, made)
     # The oracle runs after all signing, so every check sees the final registry content.
-    for spec in IMAGES:
+    for spec in (*IMAGES, *(handmade.image for handmade in HANDMADE)):
         entry = images[spec.name]
         entry["oracle"] = [
             run_check(stack, spec, check, entry["reference"]) for check in spec.checks

@@ -5,8 +5,11 @@ For an image whose manifest digest D the registry resolved and we checked:
 1. If there is no `sha256-<hex(D)>.sig` signature manifest, no attestor signed D.
 2. Take the distinct signature layers of that manifest; each payload was fetched by its layer
    digest and its SHA-256 checked against it (a mismatch is a corrupt signature).
-3. For each attestor and each of its keys, check each layer's signature over the *exact payload
-   bytes*, under every scheme the key type allows, and record which scheme matched.
+3. For each key attestor and each of its keys, check each layer's signature over the *exact
+   payload bytes*, under every scheme the key type allows, and record which scheme matched. For
+   a keyless attestor, only layers carrying a certificate count: the keyless checks of
+   `signet.keyless.verify` (the Rekor bundle annotation and/or RFC 3161 timestamp annotation give
+   the signing time), then the certified identity must be one of the attestor's.
 4. Only for a signature that verified: parse the payload, and require that its
    `critical.image.docker-manifest-digest` equals D. A valid signature over another digest is a
    copied or replayed signature (DIGEST_MISMATCH), never a pass.
