@@ -220,12 +220,17 @@ def test_a_signature_without_any_trusted_time_is_refused(
         ({"subjectRegExp": r"example\.test"}, False),
         ({"subject": "ALICE@example.test"}, False),
         ({"subject": ALICE + " "}, False),
+        ({"issuerRegExp": r"http://127\.0\.0\.1:[0-9]+/email"}, True),
+        ({"issuerRegExp": r"http://127\.0\.0\.1:[0-9]+/"}, False),  # anchored too
+        ({"issuerRegExp": r"http://127\.0\.0\.1:[0-9]+/other-issuer"}, False),
     ],
 )
 def test_identity_matching_is_exact_or_anchored(
     keyless_stack: KeylessStack, tmp_path: Path, identity: dict[str, str], verifies: bool
 ) -> None:
     alice = {"issuer": keyless_stack.issuers["email"], **identity}
+    if "issuerRegExp" in identity:
+        alice = {"subject": ALICE, **identity}
     config = trust_config(keyless_stack, tmp_path, alice=alice)
     report = report_for(keyless_stack, config, "bundle-email")
     assert (report.verified == ("alice",)) is verifies, report.failures
@@ -358,3 +363,26 @@ def test_a_timestamp_removed_leaves_no_trusted_time(
     del layer["annotations"][TIMESTAMP]
     report = judged_classic(keyless_stack, config, "classic-email", layer, payload)
     assert failure(report, "alice")[0] is Reason.SIGNATURE_INVALID
+
+
+def test_a_trusted_root_made_by_cosign_trusted_root_create_works(
+    keyless_stack: KeylessStack, tmp_path: Path
+) -> None:
+    """What the README tells an admin of a private Sigstore to do: build the root with cosign
+    from the Fulcio and TSA chains."""
+    root = parse_trusted_root(keyless_stack.trusted_root.read_bytes())
+    pems = {}
+    for name, authorities in (
+        ("fulcio", root.certificate_authorities),
+        ("tsa", root.timestamp_authorities),
+    ):
+        path = tmp_path / f"{name}.pem"
+        path.write_bytes(
+            b"".join(c.public_bytes(serialization.Encoding.PEM) for c in authorities[0].chain)
+        )
+        pems[name] = path
+    made = tmp_path / "made_root.json"
+    cosign.trusted_root_create("v3.1.3", pems["fulcio"], pems["tsa"], made)
+    config = trust_config(keyless_stack, tmp_path / "trust", root=made)
+    for image in ("bundle-email", "classic-email"):
+        assert report_for(keyless_stack, config, image).verified == ("alice",)

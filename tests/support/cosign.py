@@ -73,6 +73,22 @@ def _checked(version: str, args: list[str], cwd: Path) -> subprocess.CompletedPr
     return result
 
 
+def trusted_root_create(version: str, fulcio_chain: Path, tsa_chain: Path, out: Path) -> None:
+    """`cosign trusted-root create` for a Sigstore of a Fulcio and a TSA only (PEM chains)."""
+    _checked(
+        version,
+        [
+            "trusted-root",
+            "create",
+            f"--fulcio=url=http://fulcio.invalid,certificate-chain={fulcio_chain}",
+            f"--tsa=url=http://tsa.invalid/api/v1/timestamp,certificate-chain={tsa_chain}",
+            "--out",
+            str(out),
+        ],
+        out.parent,
+    )
+
+
 def generate_key_pair(version: str, directory: Path) -> KeyPair:
     directory.mkdir(parents=True, exist_ok=True)
     _checked(version, ["generate-key-pair"], directory)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from signet.keyless.certificate import Identity
 from signet.trust.config import load
 from signet.trust.model import TrustConfigError
 
@@ -104,6 +105,14 @@ def test_the_fingerprint_covers_the_root_the_identities_and_the_flags(tmp_path: 
             ["claims.buildTrigger", "non-empty string"],
         ),
         ({"identities": [identity(issuer="")]}, ["identities[0].issuer", "non-empty string"]),
+        (
+            {"identities": [identity(issuerRegExp=".*")]},
+            ["identities[0]", "exactly one of 'issuer' (exact) or 'issuerRegExp'"],
+        ),
+        (
+            {"identities": [{"issuerRegExp": "[", "subject": WORKFLOW}]},
+            ["identities[0].issuerRegExp", "not a regular expression"],
+        ),
         ({"transparencyLog": "no"}, ["transparencyLog", "true or false"]),
         ({"trustedRoot": "missing.json"}, ["trustedRoot", "cannot read", "missing.json"]),
         ({"colour": 1}, ["keyless", "unknown field 'colour'"]),
@@ -163,3 +172,15 @@ def test_one_identity_under_two_attestors_is_refused(tmp_path: Path) -> None:
 
     message = refusal(config(tmp_path, attestor("release"), attestor("qa")))
     assert "'release' and 'qa' both accept the keyless identity" in message
+
+
+def test_an_issuer_may_be_a_pattern_matched_against_the_whole_issuer(tmp_path: Path) -> None:
+    pattern = {"issuerRegExp": r"https://gitlab\.[a-z]+\.example", "subject": WORKFLOW}
+    entry = {"name": "release", "keyless": {"trustedRoot": "root.json", "identities": [pattern]}}
+    (attestor,) = load(config(tmp_path, entry)).attestors
+    assert attestor.keyless is not None
+    (accepted,) = attestor.keyless.identities
+    assert accepted.matches(Identity(WORKFLOW, "https://gitlab.team.example"))
+    assert not accepted.matches(Identity(WORKFLOW, "https://gitlab.team.example.evil"))
+    assert not accepted.matches(Identity(WORKFLOW, "https://evil/https://gitlab.team.example"))
+    assert "/https://gitlab" in accepted.describe()

@@ -110,7 +110,7 @@ def _refuse_shared_identities(attestors: list[Attestor], owners: dict[str, Path]
     holders: dict[tuple[str, str], str] = {}
     for attestor in attestors:
         for identity in attestor.keyless.identities if attestor.keyless else ():
-            if identity.subject is None:
+            if identity.subject is None or identity.issuer is None:
                 continue
             first = holders.setdefault((identity.issuer, identity.subject), attestor.name)
             if first != attestor.name:
@@ -248,27 +248,35 @@ def _keyless(where: _Where, at: str, item: Any) -> Keyless:
 
 
 def _identity(where: _Where, at: str, item: Any) -> KeylessIdentity:
-    fields = where.mapping(item, at, {"issuer", "subject", "subjectRegExp", "claims"})
-    issuer = where.string(fields.get("issuer"), f"{at}.issuer")
-    if ("subject" in fields) == ("subjectRegExp" in fields):
-        where.fail(at, "give exactly one of 'subject' (exact) or 'subjectRegExp'")
-    subject = pattern = None
-    if "subject" in fields:
-        subject = where.string(fields["subject"], f"{at}.subject")
-    else:
-        text = where.string(fields["subjectRegExp"], f"{at}.subjectRegExp")
-        if len(text) > _MAX_PATTERN:
-            where.fail(f"{at}.subjectRegExp", f"longer than {_MAX_PATTERN} characters")
-        try:
-            pattern = re.compile(text)
-        except re.error as exc:
-            where.fail(f"{at}.subjectRegExp", f"not a regular expression: {exc}")
+    fields = where.mapping(
+        item, at, {"issuer", "issuerRegExp", "subject", "subjectRegExp", "claims"}
+    )
+    issuer, issuer_pattern = _exact_or_pattern(where, at, fields, "issuer")
+    subject, subject_pattern = _exact_or_pattern(where, at, fields, "subject")
     claims = where.mapping(fields.get("claims", {}), f"{at}.claims", CLAIMS)
     pairs = tuple(
         (str(name), where.string(value, f"{at}.claims.{name}"))
         for name, value in sorted(claims.items())
     )
-    return KeylessIdentity(issuer, subject, pattern, pairs)
+    return KeylessIdentity(issuer, subject, subject_pattern, pairs, issuer_pattern)
+
+
+def _exact_or_pattern(
+    where: _Where, at: str, fields: Mapping[str, Any], name: str
+) -> tuple[str | None, re.Pattern[str] | None]:
+    """`name` (exact) or `nameRegExp` (matched against the whole value): exactly one."""
+    regexp = f"{name}RegExp"
+    if (name in fields) == (regexp in fields):
+        where.fail(at, f"give exactly one of '{name}' (exact) or '{regexp}'")
+    if name in fields:
+        return where.string(fields[name], f"{at}.{name}"), None
+    text = where.string(fields[regexp], f"{at}.{regexp}")
+    if len(text) > _MAX_PATTERN:
+        where.fail(f"{at}.{regexp}", f"longer than {_MAX_PATTERN} characters")
+    try:
+        return None, re.compile(text)
+    except re.error as exc:
+        where.fail(f"{at}.{regexp}", f"not a regular expression: {exc}")
 
 
 def _registry(where: _Where, at: str, item: Any) -> RegistrySettings:

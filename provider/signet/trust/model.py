@@ -45,40 +45,46 @@ class TrustedKey:
 
 @dataclass(frozen=True, slots=True)
 class KeylessIdentity:
-    """One identity Fulcio may certify for an attestor: the OIDC issuer, exactly; the subject
-    (SAN) exactly or by a regular expression matched against the whole subject; and CI claims
-    the certificate must carry with exactly these values."""
+    """One identity Fulcio may certify for an attestor: the OIDC issuer and the subject (SAN),
+    each exactly or by a regular expression matched against the whole value; and CI claims the
+    certificate must carry with exactly these values."""
 
-    issuer: str
+    issuer: str | None
     subject: str | None = None
     subject_pattern: re.Pattern[str] | None = None
     claims: tuple[tuple[str, str], ...] = ()
+    issuer_pattern: re.Pattern[str] | None = None
 
     def __post_init__(self) -> None:
         if (self.subject is None) == (self.subject_pattern is None):
             raise TrustConfigError("a keyless identity has exactly one of subject and pattern")
+        if (self.issuer is None) == (self.issuer_pattern is None):
+            raise TrustConfigError("a keyless identity has exactly one of issuer and pattern")
 
     def matches(self, identity: Identity) -> bool:
-        if identity.issuer != self.issuer:
-            return False
-        if self.subject is not None and identity.subject != self.subject:
-            return False
-        if self.subject_pattern is not None and not self.subject_pattern.fullmatch(
-            identity.subject
-        ):
-            return False
-        return all(identity.claim(name) == value for name, value in self.claims)
+        return (
+            _matches(identity.issuer, self.issuer, self.issuer_pattern)
+            and _matches(identity.subject, self.subject, self.subject_pattern)
+            and all(identity.claim(name) == value for name, value in self.claims)
+        )
 
     def describe(self) -> str:
         subject = (
             self.subject or f"/{self.subject_pattern.pattern if self.subject_pattern else ''}/"
         )
+        issuer = self.issuer or f"/{self.issuer_pattern.pattern if self.issuer_pattern else ''}/"
         claims = "".join(f", {name}={value}" for name, value in self.claims)
-        return f"{subject} (issuer {self.issuer}{claims})"
+        return f"{subject} (issuer {issuer}{claims})"
 
     def canonical(self) -> list[object]:
-        pattern = self.subject_pattern.pattern if self.subject_pattern else None
-        return [self.issuer, self.subject, pattern, [list(c) for c in self.claims]]
+        patterns = [p.pattern if p else None for p in (self.subject_pattern, self.issuer_pattern)]
+        return [self.issuer, self.subject, *patterns, [list(c) for c in self.claims]]
+
+
+def _matches(value: str, exact: str | None, pattern: re.Pattern[str] | None) -> bool:
+    if exact is not None:
+        return value == exact
+    return pattern is not None and pattern.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
