@@ -28,60 +28,9 @@ from tests.support.keyless import ALICE, KeylessStack
 from tests.support.keyless.inspect import blob, tag_for
 from tests.support.keyless.oidc import GITHUB_IDENTITY
 
-from .helpers import check
+from .keyless_helpers import REPOSITORY_URI, failure, report_for, trust_config
 
 pytestmark = pytest.mark.integration
-
-REPOSITORY_URI = "https://github.com/team/app"
-
-
-def trust_config(
-    stack: KeylessStack,
-    directory: Path,
-    *,
-    alice: dict[str, Any] | None = None,
-    release: dict[str, Any] | None = None,
-    root: Path | None = None,
-    private: bool = True,
-) -> Path:
-    """Attestors `alice` (the e-mail identity) and `release` (the GitHub workflow)."""
-    flags = {"transparencyLog": False, "certificateTransparency": False} if private else {}
-
-    def attestor(name: str, identity: dict[str, Any]) -> dict[str, Any]:
-        keyless = {"trustedRoot": str(root or stack.trusted_root), "identities": [identity]}
-        return {"name": name, "keyless": {**keyless, **flags}}
-
-    config = {
-        "version": 1,
-        "attestors": [
-            attestor("alice", alice or {"issuer": stack.issuers["email"], "subject": ALICE}),
-            attestor(
-                "release",
-                release
-                or {
-                    "issuer": stack.issuers["github"],
-                    "subject": GITHUB_IDENTITY,
-                    "claims": {"sourceRepositoryURI": REPOSITORY_URI, "buildTrigger": "push"},
-                },
-            ),
-        ],
-        "registries": [{"host": stack.registry, "insecure": True}],
-    }
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "trust.yaml"
-    path.write_text(json.dumps(config))  # JSON is YAML
-    return path
-
-
-def report_for(stack: KeylessStack, config: Path, image: str) -> Report:
-    (outcome,) = check(config, stack[image].reference)
-    assert isinstance(outcome, Report), outcome
-    return outcome
-
-
-def failure(report: Report, attestor: str) -> tuple[Reason, str]:
-    (found,) = [f for f in report.failures if f.attestor == attestor]
-    return found.reason, found.detail
 
 
 @pytest.fixture(scope="module")
@@ -318,31 +267,32 @@ def test_the_untouched_layer_verifies_here_too(keyless_stack: KeylessStack, conf
     )
 
 
-def test_a_timestamp_taken_from_another_signature_does_not_date_this_one(
-    keyless_stack: KeylessStack, config: Path
+@pytest.mark.parametrize(
+    ("image", "donor", "annotation", "fragment"),
+    [
+        # A valid timestamp, from the same TSA, of another signature: what someone holding an
+        # expired certificate's key would attach to a new signature.
+        ("classic-email", "classic-github", TIMESTAMP, "covers another signature"),
+        # alice's certificate put on mallory's signature: the signature is not under its key.
+        ("wrong-identity", "classic-email", CERTIFICATE, "does not verify under the signing"),
+    ],
+    ids=["another-signatures-timestamp", "another-identitys-certificate"],
+)
+def test_keyless_material_taken_from_another_signature_does_not_vouch_for_this_one(
+    keyless_stack: KeylessStack,
+    config: Path,
+    image: str,
+    donor: str,
+    annotation: str,
+    fragment: str,
 ) -> None:
-    """A valid timestamp, from the same TSA, of another signature: what someone holding an
-    expired certificate's key would attach to a new signature."""
-    layer, payload = classic_layer(keyless_stack, "classic-email")
-    other, _ = classic_layer(keyless_stack, "classic-github")
-    layer["annotations"][TIMESTAMP] = other["annotations"][TIMESTAMP]
-    report = judged_classic(keyless_stack, config, "classic-email", layer, payload)
+    layer, payload = classic_layer(keyless_stack, image)
+    other, _ = classic_layer(keyless_stack, donor)
+    layer["annotations"][annotation] = other["annotations"][annotation]
+    report = judged_classic(keyless_stack, config, image, layer, payload)
     reason, detail = failure(report, "alice")
     assert reason is Reason.SIGNATURE_INVALID
-    assert "covers another signature" in detail
-
-
-def test_another_identitys_certificate_does_not_vouch_for_a_signature(
-    keyless_stack: KeylessStack, config: Path
-) -> None:
-    """alice's certificate put on mallory's signature: the signature is not under its key."""
-    layer, payload = classic_layer(keyless_stack, "wrong-identity")
-    alices, _ = classic_layer(keyless_stack, "classic-email")
-    layer["annotations"][CERTIFICATE] = alices["annotations"][CERTIFICATE]
-    report = judged_classic(keyless_stack, config, "wrong-identity", layer, payload)
-    reason, detail = failure(report, "alice")
-    assert reason is Reason.SIGNATURE_INVALID
-    assert "does not verify under the signing certificate" in detail
+    assert fragment in detail
 
 
 def test_a_chain_annotation_naming_the_rogue_ca_does_not_make_it_trusted(

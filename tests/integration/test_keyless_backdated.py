@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from signet.model.report import Report
 from signet.reasons import Reason
 from tests.support.images import get_manifest
 from tests.support.keyless import ALICE, KeylessStack
@@ -28,35 +27,15 @@ from tests.support.keyless.inspect import (
     tag_for,
 )
 
-from .helpers import check
+from .keyless_helpers import report_for, trust_config
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def config(keyless_stack: KeylessStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One attestor: alice's e-mail identity at the stack's trusted Fulcio."""
-    identity = {"issuer": keyless_stack.issuers["email"], "subject": ALICE}
-    keyless = {
-        "trustedRoot": str(keyless_stack.trusted_root),
-        "identities": [identity],
-        "transparencyLog": False,
-        "certificateTransparency": False,
-    }
-    document = {
-        "version": 1,
-        "attestors": [{"name": "alice", "keyless": keyless}],
-        "registries": [{"host": keyless_stack.registry, "insecure": True}],
-    }
-    path = tmp_path_factory.mktemp("keyless-backdated") / "trust.yaml"
-    path.write_text(json.dumps(document))  # JSON is YAML
-    return path
-
-
-def report_for(stack: KeylessStack, config: Path, image: str) -> Report:
-    (outcome,) = check(config, stack[image].reference)
-    assert isinstance(outcome, Report), outcome
-    return outcome
+    """alice's e-mail identity at the stack's trusted Fulcio (and the release workflow)."""
+    return trust_config(keyless_stack, tmp_path_factory.mktemp("keyless-backdated"))
 
 
 def recorded(stack: KeylessStack, image: str) -> tuple[datetime, datetime]:
