@@ -14,8 +14,12 @@ FROM ${BASE}
 COPY --from=build /install /usr/local
 USER 65532:65532
 EXPOSE 8443
-# Mount the trust config at /etc/signet/trust, the serving certificate at /etc/signet/tls and
-# Gatekeeper's CA (Secret gatekeeper-webhook-server-cert, key ca.crt) at /tmp/gatekeeper/ca.crt.
-ENTRYPOINT ["signet", "serve", "--config", "/etc/signet/trust", \
-            "--cert", "/etc/signet/tls/tls.crt", "--key", "/etc/signet/tls/tls.key", \
-            "--client-ca", "/tmp/gatekeeper/ca.crt"]
+# The entrypoint is the program; the command is what a Pod's `args` replace (Kubernetes keeps
+# ENTRYPOINT and swaps CMD for `args`), so the chart's `args: [serve, …]` and a bare
+# `docker run IMAGE` both serve. Mount the trust config at /etc/signet/trust, the serving
+# certificate at /etc/signet/tls and Gatekeeper's CA (Secret gatekeeper-webhook-server-cert, key
+# ca.crt) at /etc/signet/gatekeeper/ca.crt — the paths the chart mounts.
+ENTRYPOINT ["signet"]
+CMD ["serve", "--config", "/etc/signet/trust", \
+     "--cert", "/etc/signet/tls/tls.crt", "--key", "/etc/signet/tls/tls.key", \
+     "--client-ca", "/etc/signet/gatekeeper/ca.crt"]

@@ -1,23 +1,52 @@
 """The package builds from what the Dockerfile copies (pyproject.toml, README.md, provider/) and
-installs the way it installs it (`pip install --prefix`), and the installed `signet` runs."""
+installs the way it installs it (`pip install --prefix`), and the installed `signet` runs — also
+with the argv, user, environment and mounts the chart's Pod gives it (the image's ENTRYPOINT and
+CMD composed with the rendered Deployment's `command`/`args` as the kubelet composes them)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+
+from signet.crypto.keyfile import generate, public_pem
+from signet.http.devcerts import write_dev_certs
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_installed_package_runs_outside_the_checkout(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class Installed:
+    prefix: Path
+    site: str
+
+
+@pytest.fixture(scope="module")
+def installed() -> Iterator[Installed]:
+    """The package as the Dockerfile installs it (outside pytest's private temporary folder)."""
+    work = Path(tempfile.mkdtemp(prefix="signet-install-", dir="/tmp"))
+    try:
+        yield _install(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _install(tmp_path: Path) -> Installed:
     source = tmp_path / "src"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):  # as the Dockerfile's COPY lines
@@ -39,12 +68,21 @@ def test_the_installed_package_runs_outside_the_checkout(tmp_path: Path) -> None
     assert build.returncode == 0, build.stderr
     assert "BuildBackendWarning" not in build.stderr
     site = sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)})
-    installed = Path(site) / "signet"
-    assert (installed / "cli.py").is_file()
+    for path in (tmp_path, *tmp_path.rglob("*")):
+        path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
+    return Installed(prefix, site)
+
+
+def test_the_installed_package_runs_outside_the_checkout(
+    installed: Installed, tmp_path: Path
+) -> None:
+    prefix, site = installed.prefix, installed.site
+    package = Path(site) / "signet"
+    assert (package / "cli.py").is_file()
     # Only the installed copy may be importable: no checkout on the path, this venv for the
     # dependencies (the Dockerfile's first stage installs those next to it).
     env = {**os.environ, "PYTHONPATH": site, "PYTHONSAFEPATH": "1"}
-    assert _where_signet_imports_from(tmp_path, env).is_relative_to(installed)
+    assert _where_signet_imports_from(tmp_path, env).is_relative_to(package)
     script = subprocess.run(
         [str(prefix / "bin" / "signet"), "--help"],
         capture_output=True,
@@ -73,3 +111,176 @@ def _where_signet_imports_from(cwd: Path, env: dict[str, str]) -> Path:
     )
     assert where.returncode == 0, where.stderr
     return Path(where.stdout.strip())
+
+
+# -- the chart's Pod, as the kubelet starts it ------------------------------------------------------
+
+HELM = ROOT / ".tools" / "helm-v3.22.0" / "helm"
+CHART = ROOT / "gatekeeper" / "chart" / "signet"
+
+
+def dockerfile_exec_form(instruction: str) -> list[str] | None:
+    """The final stage's `ENTRYPOINT`/`CMD` in exec (JSON) form, as the image records it."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    final = text.rsplit("\nFROM ", 1)[-1]
+    found = None
+    for line in final.splitlines():
+        if line.startswith(instruction + " "):
+            found = json.loads(line[len(instruction) :])
+    return found
+
+
+def kubelet_argv(
+    entrypoint: list[str], cmd: list[str], container: dict[str, Any], env: dict[str, str]
+) -> list[str]:
+    """How Kubernetes composes a container's argv: `command` replaces ENTRYPOINT (and then the
+    image's CMD is dropped), `args` replaces CMD; `$(VAR)` expands from the container's env."""
+    command, args = container.get("command"), container.get("args")
+    if command is not None:
+        argv = [*command, *(args or [])]
+    else:
+        argv = [*entrypoint, *(args if args is not None else cmd)]
+
+    def expand(word: str) -> str:
+        return re.sub(
+            r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+            lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
+            word,
+        )
+
+    return [expand(word) for word in argv]
+
+
+def rendered(values: Path) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [
+            *(str(HELM), "template", "signet", str(CHART)),
+            *("-f", str(CHART / "ci-values.yaml"), "-f", str(values)),
+            *("--namespace", "gatekeeper-system"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def test_the_charts_pod_starts_and_serves_as_the_kubelet_runs_it(
+    installed: Installed,
+) -> None:
+    work = Path(tempfile.mkdtemp(prefix="signet-pod-", dir="/tmp"))
+    try:
+        _run_the_pod(installed, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_the_pod(installed: Installed, work: Path) -> None:
+    # A trust config with a real key (ci-values' is a placeholder), as an admin's values file.
+    trust = "version: 1\nattestors:\n  - name: dev-team\n    keys:\n      - pem: |\n"
+    trust += "".join(
+        f"          {line}\n" for line in public_pem(generate("p256")).decode().splitlines()
+    )
+    values = work / "values.yaml"
+    values.write_text(yaml.safe_dump({"trust": {"config": trust}}))
+    documents = rendered(values)
+    (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
+    configmaps = {d["metadata"]["name"]: d["data"] for d in documents if d["kind"] == "ConfigMap"}
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+
+    # The Secrets the chart expects: the serving certificate, Gatekeeper's CA, registry auth.
+    certs = write_dev_certs(work / "certs", hosts=("signet.gatekeeper-system.svc", "127.0.0.1"))
+    secrets: dict[str, dict[str, bytes]] = {
+        "signet-tls": {
+            "tls.crt": certs.server_cert.read_bytes(),
+            "tls.key": certs.server_key.read_bytes(),
+        },
+        "gatekeeper-webhook-server-cert": {"ca.crt": certs.ca.read_bytes()},
+        "signet-registry-credentials": {".dockerconfigjson": b'{"auths": {}}'},
+    }
+    # Each volume as the kubelet projects it (a folder of files), then mounted by path.
+    volumes: dict[str, Path] = {}
+    for volume in pod["volumes"]:
+        folder = work / "volumes" / volume["name"]
+        folder.mkdir(parents=True)
+        if "configMap" in volume:
+            files = {k: v.encode() for k, v in configmaps[volume["configMap"]["name"]].items()}
+            items = volume["configMap"].get("items")
+        else:
+            files = secrets[volume["secret"]["secretName"]]
+            items = volume["secret"].get("items")
+        for item in items or [{"key": k, "path": k} for k in files]:
+            (folder / item["path"]).write_bytes(files[item["key"]])
+        volumes[volume["name"]] = folder
+    for path in (work, *work.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    mounts = sorted(
+        ((m["mountPath"], volumes[m["name"]]) for m in container["volumeMounts"]),
+        key=lambda pair: -len(pair[0]),
+    )
+
+    def at_mounts(word: str) -> str:
+        for mount_path, folder in mounts:
+            word = word.replace(mount_path, str(folder))
+        return word
+
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    argv = kubelet_argv(
+        dockerfile_exec_form("ENTRYPOINT") or [],
+        dockerfile_exec_form("CMD") or [],
+        container,
+        env,
+    )
+    assert argv.count("serve") == 1, f"the composed argv is {argv}"
+    argv = [at_mounts(word) for word in argv]
+    # The image's PATH and site-packages (/usr/local there), this venv's dependencies.
+    env = {
+        **{k: at_mounts(v) for k, v in env.items()},
+        "PATH": f"{installed.prefix / 'bin'}:/usr/bin:/bin",
+        "PYTHONPATH": installed.site,
+        "PYTHONSAFEPATH": "1",
+    }
+    argv[0] = str(installed.prefix / "bin" / argv[0])
+    # The Pod runs as the image's user (this machine's interpreter lives under /root, which that
+    # user cannot read, so the process here runs as the test's user; the real node runs it as
+    # 65532).
+    security = pod["securityContext"]
+    image_user = re.search(r"^USER (\d+):(\d+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert image_user is not None
+    assert (security["runAsUser"], security["runAsGroup"]) == tuple(map(int, image_user.groups()))
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    spec = {
+        "argv": argv,
+        "env": env,
+        "health": ports["health"],
+        "https": ports["https"],
+        "ca": str(certs.ca),
+        "client_cert": str(certs.client_cert),
+        "client_key": str(certs.client_key),
+    }
+    (work / "spec.json").write_text(json.dumps(spec))
+    (work / "spec.json").chmod(0o644)
+    probe = subprocess.run(
+        [
+            *("unshare", "--net", "--fork", "--kill-child", sys.executable),
+            *("-m", "tests.support.argv_probe", str(work / "spec.json")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert probe.returncode == 0, probe.stderr
+    result = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert result.get("readyz") == 200, result["output"]
+    validate = result["validate"]
+    assert validate.get("status") == 200, validate
+    (item,) = validate["body"]["response"]["items"]
+    assert item["value"]["failures"][0]["reason"] == "INVALID_REFERENCE"
+    # SIGTERM drains and stops: uvicorn shuts down, then re-raises the signal, so the status is
+    # "terminated by SIGTERM" (the kubelet's 143), not a crash.
+    assert "Application shutdown complete" in result["output"]
+    assert result["exit_code"] in (0, -signal.SIGTERM), result["output"]
