@@ -7,6 +7,7 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
 
 from tests.integration.helpers import write_trust
 from tests.support import cosign
@@ -629,6 +631,8 @@ def test_the_chart_and_the_pack_apply_cleanly(cluster: Cluster) -> None:
         "ConfigMap",
         "Deployment",
         "PodDisruptionBudget",
+        "Provider",
+        "Secret",
         "Service",
         "ServiceMonitor",
     }
@@ -653,17 +657,63 @@ def test_the_chart_and_the_pack_apply_cleanly(cluster: Cluster) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("(server dry run)") == len(objects), result.stdout
-    # The pack as a user applies it: kustomize, with the Providers' caBundle patched in (the
-    # placeholder itself is refused by Gatekeeper's own webhook, as it should be).
+    # The pack as a user applies it, as it is: no placeholder left to patch (the chart renders the
+    # Provider objects, with a real caBundle).
     built = cluster.gatekeeper.kubectl("kustomize", str(ROOT / "gatekeeper")).stdout
-    ca_bundle = base64.b64encode(cluster.provider.certs.ca.read_bytes()).decode()
+    assert "caBundle" not in built
     pack = cluster.gatekeeper.kubectl(
-        "apply",
-        "--dry-run=server",
-        "-f",
-        "-",
-        stdin=built.replace("REPLACE_WITH_BASE64_CA", ca_bundle),
-        check=False,
+        "apply", "--dry-run=server", "-f", "-", stdin=built, check=False
     )
     assert pack.returncode == 0, pack.stderr
-    assert pack.stdout.count("(server dry run)") == 9
+    assert pack.stdout.count("(server dry run)") == 7
+
+
+def test_the_charts_certificate_and_provider_ca_survive_an_upgrade(cluster: Cluster) -> None:
+    """`helm install` then `helm upgrade` on the real apiserver: the CA the chart generated, and
+    so the Provider objects' caBundle, stay what Gatekeeper already trusts; the Secret is kept
+    across `helm uninstall`."""
+    chart = ROOT / "gatekeeper" / "chart" / "signet"
+    env = {**os.environ, "KUBECONFIG": str(cluster.gatekeeper.kubeconfig)}
+    release = ["upgraded", str(chart), "-f", str(chart / "ci-values.yaml")]
+    release += ["--namespace", "chart-upgrade", "--set", "providers.validate.name=upgraded"]
+    release += [
+        "--set",
+        "providers.mutate.name=upgraded-mutate",
+        "--set",
+        "serviceMonitor.enabled=false",
+    ]
+
+    def helm(*args: str) -> None:
+        result = subprocess.run(
+            [str(HELM), *args], capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+        assert result.returncode == 0, result.stderr
+
+    def issued() -> tuple[str, str, str]:
+        secret = json.loads(
+            cluster.gatekeeper.kubectl(
+                "get", "secret", "-n", "chart-upgrade", "upgraded-signet-tls", "-o", "json"
+            ).stdout
+        )
+        provider = json.loads(
+            cluster.gatekeeper.kubectl("get", "provider", "upgraded", "-o", "json").stdout
+        )
+        return secret["data"]["ca.crt"], secret["data"]["tls.crt"], provider["spec"]["caBundle"]
+
+    helm("install", *release, "--create-namespace")
+    try:
+        ca, certificate, bundle = issued()
+        assert bundle == ca
+        signed = x509.load_pem_x509_certificate(base64.b64decode(certificate))
+        signed.verify_directly_issued_by(x509.load_pem_x509_certificate(base64.b64decode(ca)))
+        names = signed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "upgraded-signet.chart-upgrade.svc" in names.get_values_for_type(x509.DNSName)
+        helm("upgrade", *release, "--set", "replicaCount=3")
+        assert issued() == (ca, certificate, bundle)
+    finally:
+        helm("uninstall", "upgraded", "--namespace", "chart-upgrade")
+    kept = cluster.gatekeeper.kubectl(
+        "get", "secret", "-n", "chart-upgrade", "upgraded-signet-tls", check=False
+    )
+    assert kept.returncode == 0, "the serving certificate is kept across uninstall"
+    cluster.gatekeeper.kubectl("delete", "namespace", "chart-upgrade", "--wait=false")

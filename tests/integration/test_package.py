@@ -5,6 +5,7 @@ CMD composed with the rendered Deployment's `command`/`args` as the kubelet comp
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -190,16 +191,21 @@ def _run_the_pod(installed: Installed, work: Path) -> None:
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
 
-    # The Secrets the chart expects: the serving certificate, Gatekeeper's CA, registry auth.
-    certs = write_dev_certs(work / "certs", hosts=("signet.gatekeeper-system.svc", "127.0.0.1"))
+    # The Secrets: the serving certificate the chart rendered (tls.mode generate), and those the
+    # cluster has: Gatekeeper's webhook Secret (the CA of its client certificate), registry auth.
+    gatekeeper = write_dev_certs(work / "gatekeeper")
     secrets: dict[str, dict[str, bytes]] = {
-        "signet-tls": {
-            "tls.crt": certs.server_cert.read_bytes(),
-            "tls.key": certs.server_key.read_bytes(),
-        },
-        "gatekeeper-webhook-server-cert": {"ca.crt": certs.ca.read_bytes()},
-        "signet-registry-credentials": {".dockerconfigjson": b'{"auths": {}}'},
+        d["metadata"]["name"]: {k: base64.b64decode(v) for k, v in d["data"].items()}
+        for d in documents
+        if d["kind"] == "Secret"
     }
+    secrets["gatekeeper-webhook-server-cert"] = {"ca.crt": gatekeeper.ca.read_bytes()}
+    secrets["signet-registry-credentials"] = {".dockerconfigjson": b'{"auths": {}}'}
+    # What Gatekeeper trusts the provider by: the validate Provider's caBundle.
+    (provider,) = [
+        d for d in documents if d["kind"] == "Provider" and d["spec"]["url"].endswith("/validate")
+    ]
+    (work / "provider-ca.crt").write_bytes(base64.b64decode(provider["spec"]["caBundle"]))
     # Each volume as the kubelet projects it (a folder of files), then mounted by path.
     volumes: dict[str, Path] = {}
     for volume in pod["volumes"]:
@@ -256,9 +262,9 @@ def _run_the_pod(installed: Installed, work: Path) -> None:
         "env": env,
         "health": ports["health"],
         "https": ports["https"],
-        "ca": str(certs.ca),
-        "client_cert": str(certs.client_cert),
-        "client_key": str(certs.client_key),
+        "ca": str(work / "provider-ca.crt"),
+        "client_cert": str(gatekeeper.client_cert),
+        "client_key": str(gatekeeper.client_key),
     }
     (work / "spec.json").write_text(json.dumps(spec))
     (work / "spec.json").chmod(0o644)

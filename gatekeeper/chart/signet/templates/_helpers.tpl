@@ -29,3 +29,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "signet.trustConfigMap" -}}
 {{- .Values.trust.existingConfigMap | default (printf "%s-trust" (include "signet.fullname" .)) -}}
 {{- end -}}
+
+{{- define "signet.tlsSecret" -}}
+{{- if eq .Values.tls.mode "existingSecret" -}}
+{{- .Values.tls.existingSecret -}}
+{{- else -}}
+{{- printf "%s-tls" (include "signet.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "signet.gatekeeperCASecret" -}}
+{{- if .Values.gatekeeper.caBundle -}}
+{{- printf "%s-gatekeeper-ca" (include "signet.fullname" .) -}}
+{{- else -}}
+{{- .Values.gatekeeper.caSecret -}}
+{{- end -}}
+{{- end -}}

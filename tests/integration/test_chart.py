@@ -1,0 +1,119 @@
+"""The Helm chart as rendered (`helm template`): the serving certificate and the Provider objects'
+caBundle in each TLS mode, names that follow the release, and what it refuses to render. (That
+the generated CA survives an upgrade on a real apiserver is in tests/e2e/test_gatekeeper.py.)"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+
+from signet.http.devcerts import write_dev_certs
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+HELM = ROOT / ".tools" / "helm-v3.22.0" / "helm"
+CHART = ROOT / "gatekeeper" / "chart" / "signet"
+
+
+def render(
+    *settings: str, release: str = "signet", namespace: str = "gatekeeper-system"
+) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [str(HELM), "template", release, str(CHART), "-f", str(CHART / "ci-values.yaml")]
+        + [item for setting in settings for item in ("--set", setting)]
+        + ["--namespace", namespace],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr)
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def only(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in documents if d["kind"] == kind]
+
+
+def providers(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d["spec"] for d in only(documents, "Provider")}
+
+
+def volume_secret(documents: list[dict[str, Any]], volume: str) -> str:
+    (deployment,) = only(documents, "Deployment")
+    (found,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == volume]
+    name: str = found["secret"]["secretName"]
+    return name
+
+
+def test_by_default_the_chart_issues_its_certificate_and_the_providers_trust_its_ca() -> None:
+    documents = render(release="prod", namespace="policy")
+    (secret,) = only(documents, "Secret")
+    assert secret["metadata"]["name"] == "prod-signet-tls"
+    assert secret["type"] == "kubernetes.io/tls"
+    data = {k: base64.b64decode(v) for k, v in secret["data"].items()}
+    ca = x509.load_pem_x509_certificate(data["ca.crt"])
+    served = x509.load_pem_x509_certificate(data["tls.crt"])
+    served.verify_directly_issued_by(ca)
+    names = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "prod-signet.policy.svc" in names.get_values_for_type(x509.DNSName)
+    assert volume_secret(documents, "tls") == "prod-signet-tls"
+    found = providers(documents)
+    assert set(found) == {"signet", "signet-mutate"}  # the names the pack's template/mutators use
+    assert found["signet"]["url"] == "https://prod-signet.policy.svc:8443/validate"
+    assert found["signet-mutate"]["url"] == "https://prod-signet.policy.svc:8443/mutate"
+    assert (found["signet"]["timeout"], found["signet-mutate"]["timeout"]) == (3, 1)
+    for spec in found.values():
+        assert base64.b64decode(spec["caBundle"]) == data["ca.crt"]
+
+
+def test_an_existing_secret_needs_its_ca_named(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match=r"set tls\.caBundle"):
+        render("tls.mode=existingSecret", "tls.existingSecret=mine")
+    ca = write_dev_certs(tmp_path).ca.read_text()
+    documents = render("tls.mode=existingSecret", "tls.existingSecret=mine", f"tls.caBundle={ca}")
+    assert only(documents, "Secret") == []
+    assert volume_secret(documents, "tls") == "mine"
+    for spec in providers(documents).values():
+        assert base64.b64decode(spec["caBundle"]).decode() == ca
+
+
+def test_cert_manager_issues_into_the_charts_secret(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match=r"issuerRef\.name is required"):
+        render("tls.mode=certManager")
+    ca = write_dev_certs(tmp_path).ca.read_text()
+    documents = render(
+        "tls.mode=certManager", "tls.certManager.issuerRef.name=internal-ca", f"tls.caBundle={ca}"
+    )
+    (certificate,) = only(documents, "Certificate")
+    assert certificate["spec"]["secretName"] == "signet-tls"
+    assert certificate["spec"]["issuerRef"]["name"] == "internal-ca"
+    assert "signet.gatekeeper-system.svc" in certificate["spec"]["dnsNames"]
+    assert volume_secret(documents, "tls") == "signet-tls"
+    assert only(documents, "Secret") == []
+
+
+def test_gatekeepers_ca_may_be_given_as_a_value(tmp_path: Path) -> None:
+    assert volume_secret(render(), "gatekeeper-ca") == "gatekeeper-webhook-server-cert"
+    ca = write_dev_certs(tmp_path).ca.read_text()
+    documents = render(f"gatekeeper.caBundle={ca}")
+    assert volume_secret(documents, "gatekeeper-ca") == "signet-gatekeeper-ca"
+    (secret,) = [s for s in only(documents, "Secret") if s["metadata"]["name"].endswith("-ca")]
+    assert base64.b64decode(secret["data"]["ca.crt"]).decode() == ca
+
+
+def test_providers_can_be_left_to_the_admin() -> None:
+    assert providers(render("providers.create=false")) == {}
+
+
+def test_an_unknown_tls_mode_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="is not one of generate, existingSecret, certManager"):
+        render("tls.mode=selfsigned")
