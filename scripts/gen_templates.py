@@ -3,9 +3,11 @@
 A line `{{ file "NAME" }}` is replaced by the file rego/<policy>/NAME, each line indented like the
 placeholder. `make test` runs this and fails when the committed templates differ (--check).
 
-A policy with a `recorded.rego` also gets `template-gator.yaml`: the same template, whose Rego
+A policy with a `recorded.rego` also gets `gator/template.yaml`: the same template, whose Rego
 reads answers recorded by `signet record` (gator inventory) instead of calling `external_data`,
-which gator does not have (gatekeeper#2659).
+which gator does not have (gatekeeper#2659). It lives in a folder of its own, so that
+`kubectl apply -f gatekeeper/<policy>/` never installs it in place of the live template (both
+define the same ConstraintTemplate, as they must for the same constraints to test).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def main() -> int:
         policy_dir = template.parent
         outputs = {"template.yaml": render(policy_dir)}
         if (policy_dir / "recorded.rego").exists():
-            outputs["template-gator.yaml"] = render(policy_dir, recorded=True)
+            outputs["gator/template.yaml"] = render(policy_dir, recorded=True)
         contract = policy_dir / "testdata" / "contract" / "data.json"
         if contract.exists():
             outputs["samples/recorded-answers.yaml"] = recorded_answers(contract)

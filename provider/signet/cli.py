@@ -233,7 +233,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _record(args: argparse.Namespace) -> int:
     """The exact ProviderResponse /validate would give, wrapped in the ConfigMap the gator
-    variant of the template reads (gatekeeper/<policy>/template-gator.yaml)."""
+    variant of the template reads (gatekeeper/<policy>/gator/template.yaml)."""
     trust = load(args.config)
     settings = EngineSettings(deadline=args.timeout, flight_deadline=args.timeout)
     keys = list(dict.fromkeys(args.images))

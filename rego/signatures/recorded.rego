@@ -1,6 +1,6 @@
 # For gator, which has no external_data (gatekeeper#2659): the provider's answers are read from
 # answers recorded by `signet record` into a ConfigMap named `signet-recorded-answers`, given to
-# gator as inventory. The generator puts this module into template-gator.yaml in place of the
+# gator as inventory. The generator puts this module into gator/template.yaml in place of the
 # provider call; an image without a recorded answer is denied, as a missing answer is.
 package signetimagesignatures
 

@@ -72,7 +72,7 @@ def test_the_report_is_printed(setup: tuple[str, str, Path]) -> None:
 
 
 GATOR = Path(__file__).resolve().parents[2] / ".tools" / "gator-v3.23.1" / "gator"
-TEMPLATE = Path(__file__).resolve().parents[2] / "gatekeeper" / "signatures" / "template-gator.yaml"
+TEMPLATE = Path(__file__).resolve().parents[2] / "gatekeeper" / "signatures" / "gator" / "template.yaml"
 
 
 def pinned(tag: str, config: Path) -> str:
