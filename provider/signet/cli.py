@@ -1,4 +1,4 @@
-"""The `signet` command: serve, verify, sign, keys generate.
+"""The `signet` command: serve, verify, sign, record, keys generate.
 
 Exit codes (contract v1): 0 the requirement holds; 1 it does not (unsigned, wrong signer, bad
 signature, ...); 2 bad usage or an invalid trust config; 3 a transient failure (registry down,
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -25,7 +27,7 @@ from signet.crypto.keyfile import (
     password_from_env,
     public_pem,
 )
-from signet.crypto.keys import UnusableKey
+from signet.crypto.keys import UnusableKey, load_public_key_pem
 from signet.http.app import AppSettings
 from signet.http.serve import ServeOptions, serve
 from signet.http.wire import response
@@ -39,7 +41,13 @@ from signet.service.runtime import running
 from signet.signing.bundle import describe_bundle, sign_bundle
 from signet.signing.classic import describe, sign_image
 from signet.trust.config import load
-from signet.trust.model import RegistrySettings, TrustConfig, TrustConfigError
+from signet.trust.model import (
+    Attestor,
+    RegistrySettings,
+    TrustConfig,
+    TrustConfigError,
+    TrustedKey,
+)
 
 __all__ = ["main"]
 
@@ -86,8 +94,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve Gatekeeper's external-data requests over mTLS")
     serve.add_argument("--config", type=Path, required=True, help="trust config file or folder")
-    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104
-    serve.add_argument("--port", type=int, default=8443)
+    serve.add_argument(
+        "--host",
+        default="0.0.0.0",  # noqa: S104 - a Pod listens on its own address
+        help="address to listen on (default %(default)s)",
+    )
+    serve.add_argument(
+        "--port", type=int, default=8443, help="HTTPS port Gatekeeper calls (default %(default)s)"
+    )
     serve.add_argument(
         "--health-port",
         type=int,
@@ -116,20 +130,46 @@ def _build_parser() -> argparse.ArgumentParser:
         help="seconds per /mutate request; keep below the mutation Provider's timeout "
         "(default %(default)s, for timeout: 1)",
     )
-    serve.add_argument("--registry-timeout", type=float, default=2.0)
+    serve.add_argument(
+        "--registry-timeout",
+        type=float,
+        default=2.0,
+        help="seconds per registry request (default %(default)s)",
+    )
     serve.add_argument(
         "--pin-mode",
         choices=("digest", "tag-digest"),
         default="digest",
         help="/mutate answers repo@sha256:… or repo:tag@sha256:…",
     )
-    serve.add_argument("--max-keys", type=int, default=1000)
-    serve.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
-    serve.add_argument("--log-level", default="INFO")
+    serve.add_argument(
+        "--max-keys", type=int, default=1000, help="images per request (default %(default)s)"
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=1024 * 1024,
+        help="request body limit (default %(default)s)",
+    )
+    serve.add_argument(
+        "--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default %(default)s)"
+    )
 
     verify = commands.add_parser("verify", help="verify one image and print its report")
-    verify.add_argument("image")
-    verify.add_argument("--config", type=Path, required=True)
+    verify.add_argument("image", help="the image reference, e.g. registry.example.com/app:1.2")
+    trusted = verify.add_mutually_exclusive_group(required=True)
+    trusted.add_argument("--config", type=Path, help="trust config file or folder")
+    trusted.add_argument(
+        "--key",
+        type=Path,
+        action="append",
+        help="a public key (cosign.pub) to verify with, instead of a trust config (repeatable)",
+    )
+    verify.add_argument(
+        "--insecure-registry",
+        action="store_true",
+        help="with --key: talk plain HTTP to the image's registry",
+    )
     verify.add_argument(
         "--require",
         action="append",
@@ -137,12 +177,14 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="ATTESTOR",
         help="an attestor that must have signed (repeatable); default: any one",
     )
-    verify.add_argument("--timeout", type=float, default=30.0)
+    verify.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds in all (default %(default)s)"
+    )
 
     sign = commands.add_parser(
         "sign", help="sign an image's digest as cosign does (a Sigstore bundle, or classic)"
     )
-    sign.add_argument("image")
+    sign.add_argument("image", help="the image reference; its digest is what gets signed")
     sign.add_argument(
         "--format",
         choices=("bundle", "classic"),
@@ -165,23 +207,36 @@ def _build_parser() -> argparse.ArgumentParser:
         "record",
         help="record the provider's answer for images as a ConfigMap, for gator suites",
     )
-    record.add_argument("images", nargs="+")
-    record.add_argument("--config", type=Path, required=True)
+    record.add_argument("images", nargs="+", help="image references, as Pods name them")
+    record.add_argument("--config", type=Path, required=True, help="trust config file or folder")
     record.add_argument("--output", type=Path, help="file to write (default: standard output)")
-    record.add_argument("--namespace", default="gatekeeper-system")
-    record.add_argument("--timeout", type=float, default=30.0)
+    record.add_argument(
+        "--namespace", default="gatekeeper-system", help="the ConfigMap's (default %(default)s)"
+    )
+    record.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds in all (default %(default)s)"
+    )
 
     keys = commands.add_parser("keys", help="key management")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
     generate_parser = key_commands.add_parser(
         "generate", help="write PREFIX.key (cosign format, COSIGN_PASSWORD) and PREFIX.pub"
     )
-    generate_parser.add_argument("--type", choices=KEY_TYPES, default="p256")
-    generate_parser.add_argument("--output-key-prefix", default="cosign")
+    generate_parser.add_argument(
+        "--type", choices=KEY_TYPES, default="p256", help="key type (default %(default)s)"
+    )
+    generate_parser.add_argument(
+        "--output-key-prefix",
+        default="cosign",
+        help="write PREFIX.key and PREFIX.pub (default %(default)s)",
+    )
     return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
+    for flag, path in (("--cert", args.cert), ("--key", args.key), ("--client-ca", args.client_ca)):
+        if path is not None and not path.is_file():
+            raise ValueError(f"{flag} {path}: no such file")
     configure_logging(args.log_level)
     options = ServeOptions(
         config=args.config,
@@ -203,7 +258,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    trust = load(args.config)
+    parse(args.image)  # an invalid reference is bad usage (2), not an unsigned image (1)
+    trust = load(args.config) if args.config else _trust_of_keys(args)
     known = {a.name for a in trust.attestors}
     unknown = [name for name in args.require if name not in known]
     if unknown:
@@ -299,6 +355,29 @@ def _sign(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _trust_of_keys(args: argparse.Namespace) -> TrustConfig:
+    """`--key` files as one attestor, `key` (as `cosign verify --key` has no trust config)."""
+    keys = tuple(TrustedKey(str(path), load_public_key_pem(path.read_bytes())) for path in args.key)
+    registries: tuple[RegistrySettings, ...] = ()
+    if args.insecure_registry:
+        registries = (RegistrySettings(parse(args.image).api_host, insecure=True),)
+    return TrustConfig((Attestor("key", keys),), registries)
+
+
+def _new_key_password() -> bytes:
+    """COSIGN_PASSWORD when set (empty is a choice), else asked twice, as cosign asks."""
+    if "COSIGN_PASSWORD" in os.environ:
+        return password_from_env()
+    if not sys.stdin.isatty():
+        raise ValueError(
+            "no password: set COSIGN_PASSWORD (an empty value for none), or run in a terminal"
+        )
+    password = getpass.getpass("Enter password for private key: ")
+    if getpass.getpass("Enter password for private key again: ") != password:
+        raise ValueError("the passwords do not match")
+    return password.encode()
+
+
 def _keys(args: argparse.Namespace) -> int:
     prefix = Path(args.output_key_prefix)
     private_path, public_path = (
@@ -309,7 +388,7 @@ def _keys(args: argparse.Namespace) -> int:
         if path.exists():
             raise ValueError(f"{path} exists; refusing to overwrite it")
     key = generate(args.type)
-    private_path.write_bytes(encrypt_cosign_key(key, password_from_env()))
+    private_path.write_bytes(encrypt_cosign_key(key, _new_key_password()))
     private_path.chmod(0o600)
     public_path.write_bytes(public_pem(key))
     print(f"Private key written to {private_path}\nPublic key written to {public_path}")

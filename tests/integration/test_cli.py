@@ -55,10 +55,43 @@ def test_exit_codes(setup: tuple[str, str, Path], tmp_path: Path) -> None:
         ((signed, "--config", str(tmp_path / "missing.yaml")), 2),
         ((signed,), 2),
         (("127.0.0.1:9/down/app:v1", "--config", str(config), "--timeout", "5"), 3),
+        (("not a reference!", "--config", str(config)), 2),  # bad usage, not "unsigned"
     ]
     for args, expected in cases:
         code, out, err = signet_verify(*args)
         assert code == expected, (args, out, err)
+
+
+def test_a_quick_check_with_a_key_and_no_trust_config(
+    setup: tuple[str, str, Path], tmp_path: Path
+) -> None:
+    """`signet verify IMAGE --key cosign.pub`, as cosign users expect."""
+    signed, unsigned, config = setup
+    dev = Path(str(config.parent / "dev" / "cosign.pub"))
+    other = cosign.generate_key_pair("v2.5.0", tmp_path / "other").public
+    flags = ["--insecure-registry"]
+    assert signet_verify(signed, "--key", str(dev), *flags)[0] == 0
+    assert signet_verify(signed, "--key", str(other), "--key", str(dev), *flags)[0] == 0
+    code, out, _ = signet_verify(signed, "--key", str(other), *flags)
+    assert code == 1 and json.loads(out)["failures"][0]["reason"] == "NOT_SIGNED_BY_ATTESTOR"
+    assert signet_verify(unsigned, "--key", str(dev), *flags)[0] == 1
+    code, _, err = signet_verify(signed, "--key", str(dev), "--config", str(config))
+    assert code == 2 and "not allowed with argument" in err
+
+
+def test_tls_to_a_plain_http_registry_hints_the_insecure_setting(
+    setup: tuple[str, str, Path], tmp_path: Path
+) -> None:
+    signed, _, config = setup
+    host = signed.split("/", 1)[0]
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(
+        config.read_text().replace(f"  - host: {host}\n    insecure: true", f"  - host: {host}")
+    )
+    assert "insecure" not in strict.read_text()
+    code, out, _ = signet_verify(signed, "--config", str(strict), "--timeout", "10")
+    assert code == 3
+    assert "speak plain HTTP" in out and "insecure: true" in out
 
 
 def test_the_report_is_printed(setup: tuple[str, str, Path]) -> None:
@@ -72,7 +105,9 @@ def test_the_report_is_printed(setup: tuple[str, str, Path]) -> None:
 
 
 GATOR = Path(__file__).resolve().parents[2] / ".tools" / "gator-v3.23.1" / "gator"
-TEMPLATE = Path(__file__).resolve().parents[2] / "gatekeeper" / "signatures" / "gator" / "template.yaml"
+TEMPLATE = (
+    Path(__file__).resolve().parents[2] / "gatekeeper" / "signatures" / "gator" / "template.yaml"
+)
 
 
 def pinned(tag: str, config: Path) -> str:

@@ -302,7 +302,7 @@ def attestor_with(fields: str) -> str:
         ),
         ("version: 1\nattestors: [a]\n", ["attestors[0]", "expected a mapping"]),
         # Not a config at all.
-        ("", ["expected a mapping, found NoneType"]),
+        ("", ["the file is empty"]),
         ("- 1\n", ["expected a mapping, found list"]),
         ("[1, 2", ["not valid YAML"]),
         ("version: 1\n---\nversion: 1\n", ["not valid YAML"]),

@@ -181,4 +181,6 @@ def load_public_key_pem(pem: bytes) -> PublicKey:
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
+    """The library's message without its FAQ pointer (`… See https://… for more details.`)."""
+    line = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return line.split(" See https://", 1)[0].rstrip(". ") or type(exc).__name__

@@ -358,7 +358,7 @@ class RegistryClient:
             except httpx.HTTPError as exc:
                 raise TransientFailure(
                     Reason.REGISTRY_UNAVAILABLE,
-                    f"cannot reach {target_host}: {exc or type(exc).__name__}",
+                    f"cannot reach {target_host}: {exc or type(exc).__name__}{_hint(exc)}",
                 ) from exc
             try:
                 self._count(target_host, response.status_code)
@@ -524,3 +524,13 @@ def _status_failure(
 
 def _path_of(url: str) -> str:
     return urllib.parse.urlsplit(url).path
+
+
+def _hint(exc: Exception) -> str:
+    """What to do about a TLS handshake that met a plain-HTTP server (OpenSSL's words for it)."""
+    if "WRONG_VERSION_NUMBER" in str(exc):
+        return (
+            " (it seems to speak plain HTTP: if it must, list it in the trust config's "
+            "registries with insecure: true)"
+        )
+    return ""

@@ -133,6 +133,10 @@ def _load_file(file: Path) -> TrustConfig:
     except yaml.YAMLError as exc:
         raise TrustConfigError(f"{file}: not valid YAML: {exc}") from exc
     where = _Where(file)
+    if document is None:
+        where.fail(
+            "", "the file is empty; a trust config starts with `version: 1` and lists attestors"
+        )
     top = where.mapping(document, "", {"version", "attestors", "registries", "auth"})
     version = top.get("version")
     if type(version) is not int or version != CONFIG_VERSION:  # not `true`, not 1.0
