@@ -42,3 +42,34 @@ def test_the_pack_applies_no_placeholder() -> None:
     for file in PACK.rglob("*.yaml"):
         if "chart" not in file.parts:
             assert "REPLACE_WITH" not in file.read_text(), file
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+def test_every_parameter_is_described(policy: Path) -> None:
+    template = yaml.safe_load((policy / "template.yaml").read_text())
+    schema = template["spec"]["crd"]["spec"]["validation"]["openAPIV3Schema"]
+    undescribed: list[str] = []
+
+    def walk(node: dict[str, object], path: str) -> None:
+        properties = node.get("properties")
+        for name, child in (properties if isinstance(properties, dict) else {}).items():
+            if not child.get("description"):
+                undescribed.append(path + name)
+            walk(child, f"{path}{name}.")
+            if isinstance(child.get("items"), dict):
+                walk(child["items"], f"{path}{name}[].")
+
+    walk(schema, "")
+    assert undescribed == []
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+def test_samples_come_in_pairs(policy: Path) -> None:
+    """Each sample shows what it allows and what it refuses (m-of-n excepted: the recorded
+    answers hold no image signed by two attestors yet)."""
+    for sample in sorted((policy / "samples").iterdir()):
+        if not sample.is_dir() or sample.name == "m-of-n":
+            continue
+        names = [f.name for f in sample.iterdir()]
+        assert any("allowed" in n and "disallowed" not in n for n in names), sample
+        assert any("disallowed" in n for n in names), sample
