@@ -658,6 +658,28 @@ def test_docker_config_forms(tmp_path: Path) -> None:
     assert (found["registry.test"].username, found["registry.test"].password) == ("u", "p")
 
 
+def registry_call_counts(metrics: Metrics) -> dict[tuple[str, str], float]:
+    return {
+        (sample.labels["host"], sample.labels["status"]): sample.value
+        for metric in metrics.registry.collect()
+        if metric.name == "signet_registry_calls"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+
+
+async def test_calls_that_got_no_answer_are_counted_too() -> None:
+    """An unreachable or silent registry leaves a series, not nothing."""
+    metrics = Metrics()
+    refused = FakeRegistry(faults={"/v2/": refuse()})
+    await transient(client(refused, metrics=metrics).resolve(parse(f"{IMAGE}:1.0")))
+    assert registry_call_counts(metrics).get((HOST, "connection_error"), 0) >= 1
+    slow = FakeRegistry(faults={"/manifests/": stall(5)})
+    slow.push_image("team/app", "1.0", "x")
+    await transient(client(slow, metrics=metrics).resolve(parse(f"{IMAGE}:1.0")))
+    assert registry_call_counts(metrics).get((HOST, "timeout"), 0) >= 1
+
+
 async def test_metric_labels_stay_bounded_whatever_hosts_images_name() -> None:
     metrics = Metrics()
     fake = FakeRegistry()

@@ -39,7 +39,7 @@ class Metrics:
         )
         self.registry_calls = Counter(
             "signet_registry_calls",
-            "HTTP calls to registries, by host and status",
+            "HTTP calls to registries, by host and status (or timeout, connection_error)",
             ["host", "status"],
             registry=self.registry,
         )

@@ -272,6 +272,7 @@ class RegistryClient:
                         host, settings, scope, method, url, headers, content, max_bytes
                     )
             except TimeoutError as exc:
+                self._count(host, "timeout")
                 raise TransientFailure(
                     Reason.REGISTRY_TIMEOUT,
                     f"{host} did not answer {method} {_path_of(url)} "
@@ -352,10 +353,12 @@ class RegistryClient:
                 )
                 response = await client.send(request, stream=True)
             except httpx.TimeoutException as exc:
+                self._count(target_host, "timeout")
                 raise TransientFailure(
                     Reason.REGISTRY_TIMEOUT, f"{target_host} timed out: {exc}"
                 ) from exc
             except httpx.HTTPError as exc:
+                self._count(target_host, "connection_error")
                 raise TransientFailure(
                     Reason.REGISTRY_UNAVAILABLE,
                     f"cannot reach {target_host}: {exc or type(exc).__name__}{_hint(exc)}",
@@ -459,7 +462,8 @@ class RegistryClient:
             self._contexts[ca_pem] = context
         return context
 
-    def _count(self, host: str, status: int) -> None:
+    def _count(self, host: str, status: int | str) -> None:
+        """One call, by its HTTP status, or `timeout` / `connection_error` when none came."""
         if self._metrics is None:
             return
         if host not in self._counted_hosts:
