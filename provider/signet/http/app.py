@@ -130,17 +130,23 @@ def create_app(
     )
 
 
-def health_routes(metrics: Metrics, ready: Callable[[], bool]) -> list[Route]:
+def health_routes(
+    metrics: Metrics, ready: Callable[[], bool], live: Callable[[], bool] = lambda: True
+) -> list[Route]:
     """/healthz, /readyz and /metrics: on the mTLS port, and on the plain health port for
     kubelet probes and Prometheus, which hold no Gatekeeper client certificate."""
 
     async def healthz(_: Request) -> Response:
-        return PlainTextResponse("ok\n")
+        if live():
+            return PlainTextResponse("ok\n")
+        return PlainTextResponse("the serving loop has stopped answering\n", status_code=503)
 
     async def readyz(_: Request) -> Response:
         if ready():
             return PlainTextResponse("ready\n")
-        return PlainTextResponse("no valid trust config\n", status_code=503)
+        return PlainTextResponse(
+            "not serving: the HTTPS loop has not started or is not answering\n", status_code=503
+        )
 
     async def metrics_endpoint(_: Request) -> Response:
         return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")

@@ -20,6 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from signet.http.app import AppSettings, create_app, health_routes
+from signet.http.heartbeat import Heartbeat
 from signet.observe.metrics import Metrics
 from signet.oci.client import Limits
 from signet.service import runtime
@@ -104,9 +105,13 @@ class CertificateReloader:
 
 
 def build(
-    options: ServeOptions, certificates: CertificateReloader | None = None
+    options: ServeOptions,
+    certificates: CertificateReloader | None = None,
+    heartbeat: Heartbeat | None = None,
 ) -> tuple[Starlette, Starlette, Engine]:
-    """The app, the health app and the engine; raises TrustConfigError for an invalid config."""
+    """The app, the health app and the engine; raises TrustConfigError for an invalid config
+    (so a started server always holds a loaded one)."""
+    heartbeat = heartbeat or Heartbeat(lambda: True)
     metrics = Metrics()
     store = TrustStore(options.config, metrics)
     parts = runtime.build(
@@ -120,7 +125,10 @@ def build(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         parts.cpu.start()
-        watchers = [asyncio.create_task(store.watch(options.reload_interval))]
+        watchers = [
+            asyncio.create_task(store.watch(options.reload_interval)),
+            asyncio.create_task(heartbeat.run()),
+        ]
         if certificates is not None:
             watchers.append(asyncio.create_task(certificates.watch(options.reload_interval)))
         try:
@@ -133,7 +141,8 @@ def build(
     app = create_app(
         parts.engine, metrics, ready=lambda: True, settings=options.app, lifespan=lifespan
     )
-    return app, Starlette(routes=health_routes(metrics, lambda: True)), parts.engine
+    probes = health_routes(metrics, heartbeat.ready, heartbeat.live)
+    return app, Starlette(routes=probes), parts.engine
 
 
 def serve(options: ServeOptions) -> None:
@@ -145,7 +154,11 @@ def serve(options: ServeOptions) -> None:
     context = server_ssl_context(
         options.cert, options.key, options.client_ca, options.require_client_cert
     )
-    app, health, _ = build(options, CertificateReloader(context, options.cert, options.key))
+    main_server: list[uvicorn.Server] = []  # set below; the probes ask it whether it started
+    heartbeat = Heartbeat(lambda: bool(main_server) and main_server[0].started)
+    app, health, _ = build(
+        options, CertificateReloader(context, options.cert, options.key), heartbeat
+    )
     if options.health_port is not None:
         # A second, plain listener in its own thread; the main server keeps the signal handling.
         health_server = uvicorn.Server(
@@ -173,4 +186,5 @@ def serve(options: ServeOptions) -> None:
         server_header=False,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    main_server.append(uvicorn.Server(config))
+    main_server[0].run()
