@@ -634,6 +634,7 @@ def test_the_chart_and_the_pack_apply_cleanly(cluster: Cluster) -> None:
         "Provider",
         "Secret",
         "Service",
+        "ServiceAccount",
         "ServiceMonitor",
     }
     service_monitor_crd = module_source(

@@ -115,5 +115,39 @@ def test_providers_can_be_left_to_the_admin() -> None:
 
 
 def test_an_unknown_tls_mode_is_refused() -> None:
-    with pytest.raises(RuntimeError, match="is not one of generate, existingSecret, certManager"):
+    # by the schema, and (should a schema-less tool render it) by the template itself
+    with pytest.raises(RuntimeError, match="value must be one of 'generate', 'existingSecret'"):
         render("tls.mode=selfsigned")
+
+
+def test_a_disruption_budget_only_for_more_than_one_replica() -> None:
+    assert only(render("replicaCount=1"), "PodDisruptionBudget") == []
+    (budget,) = only(render("replicaCount=2"), "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+
+
+def test_a_typo_or_a_wrong_value_is_refused_by_the_schema() -> None:
+    with pytest.raises(RuntimeError, match="additional properties 'existingsecret' not allowed"):
+        render("tls.existingsecret=mine")
+    with pytest.raises(RuntimeError, match="value must be one of 'digest', 'tag-digest'"):
+        render("serve.pinMode=tag")
+
+
+def test_scheduling_identity_and_monitoring_knobs() -> None:
+    documents = render(
+        "priorityClassName=system-cluster-critical",
+        "imagePullSecrets[0].name=pull",
+        "serviceMonitor.labels.release=prometheus",
+        "serviceMonitor.namespace=monitoring",
+    )
+    (deployment,) = only(documents, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["priorityClassName"] == "system-cluster-critical"
+    assert pod["imagePullSecrets"] == [{"name": "pull"}]
+    (account,) = only(documents, "ServiceAccount")
+    assert pod["serviceAccountName"] == account["metadata"]["name"] == "signet"
+    assert account["automountServiceAccountToken"] is False
+    (monitor,) = only(documents, "ServiceMonitor")
+    assert monitor["metadata"]["namespace"] == "monitoring"
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["gatekeeper-system"]}

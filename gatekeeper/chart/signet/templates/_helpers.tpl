@@ -45,3 +45,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- .Values.gatekeeper.caSecret -}}
 {{- end -}}
 {{- end -}}
+
+{{- define "signet.serviceAccount" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "signet.fullname" .) -}}
+{{- else -}}
+{{- .Values.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
