@@ -618,6 +618,8 @@ def test_the_chart_and_the_pack_apply_cleanly(cluster: Cluster) -> None:
             str(chart),
             "-f",
             str(chart / "ci-values.yaml"),
+            "--set",
+            "prometheusRule.enabled=true",
             "--namespace",
             "gatekeeper-system",
         ],
@@ -631,6 +633,7 @@ def test_the_chart_and_the_pack_apply_cleanly(cluster: Cluster) -> None:
         "ConfigMap",
         "Deployment",
         "PodDisruptionBudget",
+        "PrometheusRule",
         "Provider",
         "Secret",
         "Service",
@@ -642,10 +645,17 @@ def test_the_chart_and_the_pack_apply_cleanly(cluster: Cluster) -> None:
         PROMETHEUS_OPERATOR_VERSION,
         "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
     )
-    cluster.gatekeeper.kubectl("apply", "--server-side", "-f", str(service_monitor_crd))
-    cluster.gatekeeper.kubectl(
-        "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com"
+    rule_crd = module_source(
+        "github.com/prometheus-operator/prometheus-operator",
+        PROMETHEUS_OPERATOR_VERSION,
+        "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml",
     )
+    for crd in (service_monitor_crd, rule_crd):
+        cluster.gatekeeper.kubectl("apply", "--server-side", "-f", str(crd))
+    for name in ("servicemonitors", "prometheusrules"):
+        cluster.gatekeeper.kubectl(
+            "wait", "--for=condition=Established", f"crd/{name}.monitoring.coreos.com"
+        )
     result = cluster.gatekeeper.kubectl(
         "apply",
         "--dry-run=server",

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
+from cryptography import x509
 from starlette.applications import Starlette
 
 from signet.http.app import AppSettings, create_app, health_routes
@@ -77,7 +78,22 @@ class CertificateReloader:
 
     def __init__(self, context: ssl.SSLContext, cert: Path, key: Path) -> None:
         self._context, self._cert, self._key = context, cert, key
+        self._metrics: Metrics | None = None
         self._stamp = self._read()
+
+    def attach(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._record_expiry()
+
+    def _record_expiry(self) -> None:
+        """The certificate's notAfter as a gauge (the chart's alert reads it)."""
+        if self._metrics is None:
+            return
+        try:
+            certificate = x509.load_pem_x509_certificate(self._cert.read_bytes())
+        except (OSError, ValueError):
+            return
+        self._metrics.serving_certificate_expiry.set(certificate.not_valid_after_utc.timestamp())
 
     def _read(self) -> bytes:
         try:
@@ -96,6 +112,7 @@ class CertificateReloader:
             log.error("serving certificate not reloaded, keeping the previous one: %s", exc)
             return False
         log.info("serving certificate reloaded from %s", self._cert)
+        self._record_expiry()
         return True
 
     async def watch(self, interval: float) -> None:
@@ -113,6 +130,8 @@ def build(
     (so a started server always holds a loaded one)."""
     heartbeat = heartbeat or Heartbeat(lambda: True)
     metrics = Metrics()
+    if certificates is not None:
+        certificates.attach(metrics)
     store = TrustStore(options.config, metrics)
     parts = runtime.build(
         store.current,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["Metrics"]
 
@@ -52,6 +52,12 @@ class Metrics:
         self.verifications = Counter(
             "signet_verifications",
             "Signature evaluations actually run (cache misses)",
+            registry=self.registry,
+        )
+
+        self.serving_certificate_expiry = Gauge(
+            "signet_serving_certificate_expiry_timestamp_seconds",
+            "When the certificate Signet serves Gatekeeper with expires (Unix time)",
             registry=self.registry,
         )
 
