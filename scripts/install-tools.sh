@@ -103,6 +103,24 @@ for binary in kube-apiserver kubectl; do
   cp "$kube_dir/$binary" "$kube_cached/$binary"
   echo "$binary $KUBE_VERSION: built ($((SECONDS - started)) s)"
 done
+# ... and the node's own binaries from the same module, for the tests' real node (tests/support/node/).
+for binary in kubelet kube-controller-manager kube-scheduler kube-proxy; do
+  if kube_built "$kube_dir/$binary"; then
+    echo "$binary $KUBE_VERSION: reused"
+    continue
+  fi
+  mkdir -p "$kube_dir" "$kube_cached"
+  if kube_built "$kube_cached/$binary"; then
+    cp "$kube_cached/$binary" "$kube_dir/$binary"
+    echo "$binary $KUBE_VERSION: copied from $CACHE"
+    continue
+  fi
+  started=$SECONDS
+  minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  (cd tools/kube && go build -o "../../$kube_dir/$binary" -ldflags "-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" "k8s.io/kubernetes/cmd/$binary")
+  cp "$kube_dir/$binary" "$kube_cached/$binary"
+  echo "$binary $KUBE_VERSION: built ($((SECONDS - started)) s)"
+done
 
 # An OCI registry with the OCI 1.1 referrers API: go-containerregistry's in-memory registry, served
 # by the wrapper in tools/referrers-registry (its own cmd/registry leaves the API off). The
@@ -134,4 +152,53 @@ if ! command -v etcd >/dev/null 2>&1; then
   echo "etcd-server: installed ($((SECONDS - started)) s)"
 else
   echo "etcd: present"
+fi
+
+# The tests' real node (tests/support/node/): containerd + runc + the CNI plugins run Pods, iptables
+# and conntrack serve kube-proxy, buildah and mmdebstrap build the provider image without a
+# registry (gcc and a static libc compile pause, below). No init system runs here, so nothing
+# starts; a policy-rc.d says so where none is.
+node_packages=(containerd runc containernetworking-plugins iptables conntrack buildah mmdebstrap gcc libc6-dev)
+missing=()
+for package in "${node_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  started=$SECONDS
+  export DEBIAN_FRONTEND=noninteractive
+  policy_rc_d=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy_rc_d=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > "$policy_rc_d"; chmod 755 "$policy_rc_d"
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+  [ -z "$policy_rc_d" ] || rm -f "$policy_rc_d"
+  echo "${missing[*]}: installed ($((SECONDS - started)) s)"
+else
+  echo "${node_packages[*]}: present"
+fi
+
+# The node's cluster DNS (as a process, no forwarding) and its sandbox image's binary, pause,
+# compiled from Kubernetes' own pause.c in the module cache (the kube build above put it there).
+COREDNS_VERSION=v1.12.4
+go_tool coredns "$COREDNS_VERSION" github.com/coredns/coredns
+pause_source="$(go env GOMODCACHE)/k8s.io/kubernetes@$KUBE_VERSION/build/pause"
+pause_version="v$(sed -n 's/^TAG ?= //p' "$pause_source/Makefile")-kubernetes-$KUBE_VERSION"
+pause_dir=".tools/pause-$KUBE_VERSION"
+pause_cached="$CACHE/pause-$KUBE_VERSION"
+pause_built() { [ -x "$1" ] && [ "$("$1" -v 2>/dev/null)" = "pause.c $pause_version" ]; }
+if pause_built "$pause_dir/pause"; then
+  echo "pause $pause_version: reused"
+else
+  mkdir -p "$pause_dir" "$pause_cached"
+  if pause_built "$pause_cached/pause"; then
+    cp "$pause_cached/pause" "$pause_dir/pause"
+    echo "pause $pause_version: copied from $CACHE"
+  else
+    (cd tools/kube && go mod download "k8s.io/kubernetes@$KUBE_VERSION")
+    gcc -Os -Wall -Werror -static -DVERSION="$pause_version" -o "$pause_dir/pause" "$pause_source/linux/pause.c"
+    strip "$pause_dir/pause"
+    cp "$pause_dir/pause" "$pause_cached/pause"
+    echo "pause $pause_version: built"
+  fi
 fi

@@ -16,6 +16,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "integration: uses real components (docker-registry, cosign, signet serve)"
     )
+    config.addinivalue_line("markers", "node: starts a real Kubernetes node (tests/support/node/)")
 
 
 # What the end-to-end tests took, printed after the run.
