@@ -296,7 +296,7 @@ def _registry_calls(port: int, context: ssl.SSLContext) -> dict[str, float]:
         text = client.get(f"https://127.0.0.1:{port}/metrics").text
     calls: dict[str, float] = {}
     for host, value in re.findall(
-        r'^signet_registry_calls_total\{host="([^"]+)",status="[^"]*"\} (\S+)$', text, re.M
+        r'^signet_registry_requests_total\{code="[^"]*",host="([^"]+)"\} (\S+)$', text, re.M
     ):
         calls[host] = calls.get(host, 0.0) + float(value)
     verifications = re.search(r"^signet_verifications_total (\S+)$", text, re.M)

@@ -247,7 +247,7 @@ class _Baseline:
 def _registry_calls(client: httpx.Client, url: str) -> float:
     text = client.get(f"{url}/metrics").text
     return sum(
-        float(v) for v in re.findall(r"^signet_registry_calls_total\{[^}]*\} (\S+)$", text, re.M)
+        float(v) for v in re.findall(r"^signet_registry_requests_total\{[^}]*\} (\S+)$", text, re.M)
     )
 
 

@@ -4,6 +4,7 @@ key is never answered from a verdict cached under the old one."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -42,6 +43,17 @@ def eventually(condition: str, probe: object, expected: object, timeout: float =
     raise AssertionError(f"{condition}: still {probe()!r}")
 
 
+def trust_gauges(provider: Provider) -> tuple[list[str], float]:
+    with provider.client() as client:
+        text = client.get(f"{provider.url}/metrics").text
+    fingerprints = re.findall(
+        r'^signet_trust_config_info\{fingerprint="([0-9a-f]+)"\} 1\.0$', text, re.M
+    )
+    loaded = re.search(r"^signet_trust_last_load_success_timestamp_seconds (\S+)$", text, re.M)
+    assert loaded, text
+    return fingerprints, float(loaded.group(1))
+
+
 def test_reload_applies_new_keys_and_survives_a_bad_edit(
     registry: Registry, tmp_path: Path
 ) -> None:
@@ -54,9 +66,14 @@ def test_reload_applies_new_keys_and_survives_a_bad_edit(
 
     with run_provider(config, tmp_path / "provider") as provider:
         assert verified(provider, image) == []  # and that "no" is now cached
+        first = trust_gauges(provider)
 
         write_trust(tmp_path / "trust", {"team": [signer.public]}, [registry.host])
         eventually("the new key takes effect", lambda: verified(provider, image), ["team"])
+        # The fingerprint in use changed (one series, the new one), and when it was loaded.
+        second = trust_gauges(provider)
+        assert len(first[0]) == len(second[0]) == 1 and first[0] != second[0]
+        assert second[1] >= first[1] > 0
 
         config.write_text("version: 1\nattestors: [{name: team, keys: [], surprise: 1}]\n")
         time.sleep(3)  # more than one reload interval

@@ -254,8 +254,11 @@ async def test_metrics_count_requests_caches_and_registry_calls() -> None:
     text = answer.text
     assert 'signet_requests_total{endpoint="validate",outcome="ok"} 2.0' in text
     assert 'signet_requests_total{endpoint="validate",outcome="error"} 1.0' in text
-    assert 'signet_cache_total{cache="answer",result="hit"} 1.0' in text
-    assert 'signet_cache_total{cache="answer",result="miss"} 1.0' in text
-    assert f'signet_registry_calls_total{{host="{HOST}",status="200"}}' in text
+    assert 'signet_cache_lookups_total{cache="answer",result="hit"} 1.0' in text
+    assert 'signet_cache_lookups_total{cache="answer",result="miss"} 1.0' in text
+    assert f'signet_registry_requests_total{{code="200",host="{HOST}"}}' in text
+    assert f'signet_registry_request_duration_seconds_count{{host="{HOST}"}}' in text
+    assert 'signet_build_info{version="' in text
+
     assert "signet_verifications_total 1.0" in text
-    assert 'signet_request_seconds_bucket{endpoint="validate"' in text
+    assert 'signet_request_duration_seconds_bucket{endpoint="validate"' in text

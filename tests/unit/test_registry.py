@@ -660,9 +660,9 @@ def test_docker_config_forms(tmp_path: Path) -> None:
 
 def registry_call_counts(metrics: Metrics) -> dict[tuple[str, str], float]:
     return {
-        (sample.labels["host"], sample.labels["status"]): sample.value
+        (sample.labels["host"], sample.labels["code"]): sample.value
         for metric in metrics.registry.collect()
-        if metric.name == "signet_registry_calls"
+        if metric.name == "signet_registry_requests"
         for sample in metric.samples
         if sample.name.endswith("_total")
     }
@@ -689,7 +689,7 @@ async def test_metric_labels_stay_bounded_whatever_hosts_images_name() -> None:
     hosts = {
         sample.labels["host"]
         for metric in metrics.registry.collect()
-        if metric.name == "signet_registry_calls"
+        if metric.name == "signet_registry_requests"
         for sample in metric.samples
     }
     assert len(hosts) <= 65

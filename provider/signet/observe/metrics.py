@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from signet import __version__
+
 __all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -19,7 +21,7 @@ class Metrics:
             registry=self.registry,
         )
         self.request_seconds = Histogram(
-            "signet_request_seconds",
+            "signet_request_duration_seconds",
             "Time to answer one HTTP request, by endpoint",
             ["endpoint"],
             buckets=_LATENCY_BUCKETS,
@@ -32,15 +34,23 @@ class Metrics:
             registry=self.registry,
         )
         self.cache = Counter(
-            "signet_cache",
+            "signet_cache_lookups",
             "Cache lookups, by cache and result",
             ["cache", "result"],
             registry=self.registry,
         )
         self.registry_calls = Counter(
-            "signet_registry_calls",
-            "HTTP calls to registries, by host and status (or timeout, connection_error)",
-            ["host", "status"],
+            "signet_registry_requests",
+            "HTTP requests to registries, by host and code: the HTTP status, or timeout and "
+            "connection_error when none came",
+            ["host", "code"],
+            registry=self.registry,
+        )
+        self.registry_seconds = Histogram(
+            "signet_registry_request_duration_seconds",
+            "Time from sending a registry request to its response headers, by host",
+            ["host"],
+            buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.trust_reloads = Counter(
@@ -55,11 +65,38 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.build_info = Gauge(
+            "signet_build_info",
+            "Always 1; the version in a label",
+            ["version"],
+            registry=self.registry,
+        )
+        self.build_info.labels(__version__).set(1)
+        self.trust_config = Gauge(
+            "signet_trust_config_info",
+            "Always 1 for the trust config in use; its fingerprint in a label",
+            ["fingerprint"],
+            registry=self.registry,
+        )
+        self._fingerprint: str | None = None
+        self.trust_loaded = Gauge(
+            "signet_trust_last_load_success_timestamp_seconds",
+            "When the trust config in use was loaded (Unix time)",
+            registry=self.registry,
+        )
         self.serving_certificate_expiry = Gauge(
             "signet_serving_certificate_expiry_timestamp_seconds",
             "When the certificate Signet serves Gatekeeper with expires (Unix time)",
             registry=self.registry,
         )
+
+    def trust_in_use(self, fingerprint: str) -> None:
+        """The trust config now in use (at start, and after each successful reload)."""
+        if self._fingerprint is not None:
+            self.trust_config.remove(self._fingerprint)
+        self._fingerprint = fingerprint
+        self.trust_config.labels(fingerprint).set(1)
+        self.trust_loaded.set_to_current_time()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,6 +17,7 @@ import asyncio
 import collections
 import hashlib
 import ssl
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -351,7 +352,9 @@ class RegistryClient:
                 request = client.build_request(
                     method, url, headers=request_headers, content=content
                 )
+                sent = time.monotonic()
                 response = await client.send(request, stream=True)
+                self._time(target_host, time.monotonic() - sent)
             except httpx.TimeoutException as exc:
                 self._count(target_host, "timeout")
                 raise TransientFailure(
@@ -464,14 +467,20 @@ class RegistryClient:
 
     def _count(self, host: str, status: int | str) -> None:
         """One call, by its HTTP status, or `timeout` / `connection_error` when none came."""
-        if self._metrics is None:
-            return
+        if self._metrics is not None:
+            self._metrics.registry_calls.labels(self._label(host), str(status)).inc()
+
+    def _time(self, host: str, seconds: float) -> None:
+        if self._metrics is not None:
+            self._metrics.registry_seconds.labels(self._label(host)).observe(seconds)
+
+    def _label(self, host: str) -> str:
+        """The host as a label value; past _MAX_HOST_LABELS distinct hosts, `other`."""
         if host not in self._counted_hosts:
             if len(self._counted_hosts) >= _MAX_HOST_LABELS:
-                host = "other"
-            else:
-                self._counted_hosts.add(host)
-        self._metrics.registry_calls.labels(host, str(status)).inc()
+                return "other"
+            self._counted_hosts.add(host)
+        return host
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int, host: str, method: str) -> bytes:

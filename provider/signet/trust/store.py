@@ -28,6 +28,8 @@ class TrustStore:
         self._config = load(path)
         self._stamp = self._fingerprint_files()
         self.last_error = ""
+        if metrics is not None:
+            metrics.trust_in_use(self._config.fingerprint)
 
     def current(self) -> TrustConfig:
         return self._config
@@ -50,6 +52,8 @@ class TrustStore:
         self._config = config
         log.info("trust config reloaded (fingerprint %s)", config.fingerprint[:16])
         self._count("ok")
+        if self._metrics is not None:
+            self._metrics.trust_in_use(self._config.fingerprint)
         return changed
 
     async def watch(self, interval: float = 2.0) -> None:
