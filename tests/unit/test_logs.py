@@ -72,3 +72,7 @@ async def test_every_decision_line_is_one_strict_json_object(captured: io.String
     assert [d["cached"] for d in decisions] == [False] * 3 + [True] * 3
     assert all(isinstance(d["time"], float) for d in decisions)
     assert entries[-1]["message"] == "and an ordinary line"
+    # Every line carries what log pipelines key on, decisions included.
+    for entry in entries:
+        assert {"time", "level", "logger", "message"} <= set(entry), entry
+    assert {(d["level"], d["logger"]) for d in decisions} == {("info", "signet.decision")}

@@ -391,7 +391,8 @@ class Engine:
                 reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
             cached = "false" if index in fresh else "true"
             lines.append(
-                f'{{"time":{now},"event":"decision",{fields},'
+                f'{{"time":{now},"level":"info","logger":"signet.decision",'
+                f'"message":"decision","event":"decision",{fields},'
                 f'"duration_ms":{duration_ms:.2f},"cached":{cached}}}'
             )
         for reason, count in reasons.items():
