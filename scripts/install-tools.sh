@@ -82,29 +82,12 @@ go_tool timestamp-server "$TIMESTAMP_AUTHORITY_VERSION" github.com/sigstore/time
 # ... and the Prometheus operator's ServiceMonitor CRD, to dry-run the chart's ServiceMonitor.
 (cd /tmp && go mod download "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
 
-# kube-apiserver and kubectl, from the wrapper module in tools/kube (see tools/kube/tools.go).
+# kube-apiserver and kubectl, from the wrapper module in tools/kube (see tools/kube/tools.go), and
+# the node's own binaries from the same module, for the tests' real node (tests/support/node/).
 kube_dir=".tools/kube-$KUBE_VERSION"
 kube_cached="$CACHE/kube-$KUBE_VERSION"
 kube_built() { [ -x "$1" ] && go version -m "$1" 2>/dev/null | grep -qE "^[[:space:]]+(mod|dep)[[:space:]]+k8s.io/kubernetes[[:space:]]+$KUBE_VERSION"; }
-for binary in kube-apiserver kubectl; do
-  if kube_built "$kube_dir/$binary"; then
-    echo "$binary $KUBE_VERSION: reused"
-    continue
-  fi
-  mkdir -p "$kube_dir" "$kube_cached"
-  if kube_built "$kube_cached/$binary"; then
-    cp "$kube_cached/$binary" "$kube_dir/$binary"
-    echo "$binary $KUBE_VERSION: copied from $CACHE"
-    continue
-  fi
-  started=$SECONDS
-  minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
-  (cd tools/kube && go build -o "../../$kube_dir/$binary" -ldflags "-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" "k8s.io/kubernetes/cmd/$binary")
-  cp "$kube_dir/$binary" "$kube_cached/$binary"
-  echo "$binary $KUBE_VERSION: built ($((SECONDS - started)) s)"
-done
-# ... and the node's own binaries from the same module, for the tests' real node (tests/support/node/).
-for binary in kubelet kube-controller-manager kube-scheduler kube-proxy; do
+for binary in kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy; do
   if kube_built "$kube_dir/$binary"; then
     echo "$binary $KUBE_VERSION: reused"
     continue
