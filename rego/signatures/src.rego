@@ -22,6 +22,10 @@ any_of_minimum := object.get(any_of, "minimum", 1)
 
 exempt_patterns := object.get(input.parameters, "exemptImages", [])
 
+# With `images`, a constraint governs only the images these patterns match (the same globs as
+# `exemptImages`); without it, every image.
+governed_patterns := object.get(input.parameters, "images", [])
+
 # Attestations each image must carry, e.g. SLSA provenance from an allowed builder:
 # [{"predicateType": "https://slsa.dev/provenance/v1", "attestors": ["ci"],
 #   "builderIds": ["https://…"], "sourceRepositories": ["https://…"]}]. Lists left out allow any.
@@ -54,6 +58,7 @@ images_named contains {"kind": "imageVolume", "name": v.name, "image": v.image.r
 
 checked contains c if {
 	some c in images_named
+	governed(c.image)
 	not exempt(c.image)
 }
 
@@ -245,20 +250,28 @@ signer_words(wanted) := concat(" or ", object.get(wanted, "attestors", [])) if {
 	count(object.get(wanted, "attestors", [])) > 0
 } else := "a trusted attestor's key"
 
-# -- exemptions: host-anchored globs ------------------------------------------------------------
+# -- scope and exemptions: host-anchored globs ---------------------------------------------------
 
 # Patterns are matched against the image as written, with or without its tag or digest. `*` never
 # crosses a `/`, and a pattern is anchored at both ends, so `*.trusted.example.com/team/*` matches
 # `a.trusted.example.com/team/app:1` but never `evil.example.com/x.trusted.example.com/team/a`.
 exempt(image) if {
 	some pattern in exempt_patterns
-	glob.match(pattern, ["/"], image_name(image))
+	matches(pattern, image)
 }
 
-exempt(image) if {
-	some pattern in exempt_patterns
-	glob.match(pattern, ["/"], image)
+governed(_) if count(governed_patterns) == 0
+
+governed(image) if {
+	some pattern in governed_patterns
+	matches(pattern, image)
 }
+
+# `**` crosses `/`s. Nothing is normalised: `nginx` is matched as `nginx`, not as
+# `docker.io/library/nginx` — name both forms when Pods use both.
+matches(pattern, image) if glob.match(pattern, ["/"], image_name(image))
+
+matches(pattern, image) if glob.match(pattern, ["/"], image)
 
 # The image without its tag or digest, for patterns that name repositories.
 image_name(image) := trim_suffix(split(image, "@")[0], concat("", [":", tag(image)])) if {

@@ -346,6 +346,37 @@ test_exemptions_are_host_anchored if {
 	matched == {[c[0], c[1]] | some c in exempt_cases; c[2]}
 }
 
+governed_cases := [
+	# `*` stays within a path segment: a nested repository needs `**`.
+	["registry.k8s.io/*", "registry.k8s.io/pause:3.10", true],
+	["registry.k8s.io/*", "registry.k8s.io/sig-storage/csi-provisioner:v5", false],
+	["registry.k8s.io/**", "registry.k8s.io/sig-storage/csi-provisioner:v5", true],
+	# Short names are not normalised: `nginx` is not docker.io/library/nginx.
+	["docker.io/library/*", "nginx:1.27", false],
+	["docker.io/library/*", "docker.io/library/nginx:1.27", true],
+	["nginx", "nginx:1.27", true],
+	# Anchored at both ends, as exemptions are.
+	["registry.example.com/team/*", "evil.example/registry.example.com/team/app", false],
+]
+
+test_images_scopes_a_constraint_with_the_exemption_globs if {
+	matched := {[c[0], c[1]] |
+		some c in governed_cases
+		signetimagesignatures.governed(c[1]) with input as {"parameters": {"images": [c[0]]}}
+	}
+	matched == {[c[0], c[1]] | some c in governed_cases; c[2]}
+}
+
+test_without_images_every_image_is_governed if {
+	signetimagesignatures.governed("anything.example/x:1") with input as {"parameters": {}}
+}
+
+test_only_governed_images_are_asked_about_and_can_be_denied if {
+	obj := pod([container("app", unsigned_image), container("tool", "other.example/tool:1")])
+	parameters := {"requiredAttestors": ["dev-team"], "images": ["registry.example.com/**"]}
+	signetimagesignatures.keys == [unsigned_image] with input as inp(obj, parameters)
+}
+
 test_an_empty_report_without_requirements_is_denied if {
 	empty := report(signed_image, [], [])
 	verdict := signetimagesignatures.none_verified(empty) with input as {"parameters": {}}
