@@ -199,8 +199,9 @@ def cluster(
         gatekeeper.apply(
             "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
             "metadata: {name: require-dev-team}\nspec:\n"
-            # Namespace keyless has its own constraint (release-ci, signed keyless).
-            "  match: {kinds: [{apiGroups: [''], kinds: [Pod]}], excludedNamespaces: [keyless]}\n"
+            # Namespaces keyless and exempting have constraints of their own.
+            "  match: {kinds: [{apiGroups: [''], kinds: [Pod]}],"
+            " excludedNamespaces: [keyless, exempting]}\n"
             "  parameters: {requiredAttestors: [dev-team]}\n"
         )
         current = Cluster(
@@ -289,6 +290,33 @@ def test_a_keyless_image_is_admitted_only_for_the_attestors_identity(cluster: Cl
     assert "[require-release-ci]" in denied
     assert "release-ci" in denied and "NOT_SIGNED_BY_ATTESTOR" in denied
     cluster.admitted_in("keyless", "keyless-right", cluster.keyless["bundle-github"].reference)
+
+
+def test_pinning_never_blocks_an_image_no_constraint_governs(cluster: Cluster) -> None:
+    """An image its constraint exempts, at a registry that cannot be reached: the pinning
+    mutator's lookup fails, the image is left as written, and the constraint — which exempts it
+    — admits the Pod; the same unreachable registry's image, not exempted, is still refused."""
+    down = f"127.0.0.1:{cluster.flaky_port}"  # the flaky registry, stopped between tests
+    cluster.enforce_in(
+        "exempting",
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
+        "metadata: {name: exempt-vendor}\nspec:\n"
+        "  match: {kinds: [{apiGroups: [''], kinds: [Pod]}], namespaces: [exempting]}\n"
+        "  parameters:\n    requiredAttestors: [dev-team]\n"
+        f"    exemptImages: ['{down}/vendor/**']\n",
+    )
+    denied = cluster.first_denial("exempting", "not-exempt", f"{down}/flaky/app:v1")
+    assert "[exempt-vendor]" in denied
+    admitted = cluster.gatekeeper.kubectl(
+        "run",
+        "vendor",
+        "-n",
+        "exempting",
+        f"--image={down}/vendor/tool:1",
+        "--restart=Never",
+        check=False,
+    )
+    assert admitted.returncode == 0, admitted.stderr
 
 
 def test_an_unsigned_init_container_is_denied(cluster: Cluster) -> None:
