@@ -1,4 +1,6 @@
-# The provider image. (Not built in CI here: this machine kind has no Docker engine.)
+# The provider image. `make test` builds it from these very lines without a Docker engine or a
+# registry (tests/support/node/: a Debian root filesystem, this RUN line under chroot, buildah)
+# and runs it as a Pod on a real node.
 # Pinned to an exact release. Pin the digest too where the pipeline can read it (this machine
 # reaches no container registry, so none is written here):
 #   docker build --build-arg BASE=python:3.11.7-slim-bookworm@sha256:<digest> .
