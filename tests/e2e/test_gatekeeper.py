@@ -598,13 +598,15 @@ def test_audit_reports_a_pre_existing_unsigned_pod(cluster: Cluster) -> None:
 def test_registry_down_denies_and_recovery_admits_at_once(cluster: Cluster) -> None:
     """A transient failure travels in systemError, which Gatekeeper never caches: the image is
     admitted as soon as the registry is back, not after Gatekeeper's 3-minute response cache.
-    By tag, pinning fails first (the mutation is refused); by digest, validation refuses."""
+    By tag, pinning cannot resolve it (the image is left as written) and validation refuses it,
+    unpinned and unverifiable; by digest, validation refuses it."""
     tag = f"127.0.0.1:{cluster.flaky_port}/flaky/app:v1"
     pinned = f"127.0.0.1:{cluster.flaky_port}/flaky/app@{cluster.flaky_digest}"
     code, output = cluster.run_pod("registry-down", tag)
     assert code != 0
-    assert 'admission webhook "mutation.gatekeeper.sh" denied the request' in output
-    assert f"{tag}: REGISTRY_UNAVAILABLE: cannot reach 127.0.0.1:{cluster.flaky_port}" in output
+    assert 'admission webhook "validation.gatekeeper.sh" denied the request' in output
+    assert f"image <{tag}>: not pinned to a digest" in output
+    assert f"cannot reach 127.0.0.1:{cluster.flaky_port}" in output
     code, output = cluster.run_pod("registry-down-pinned", pinned)
     assert code != 0
     assert f"image <{pinned}>: not verified: the provider could not answer now" in output
@@ -618,16 +620,18 @@ def test_registry_down_denies_and_recovery_admits_at_once(cluster: Cluster) -> N
 
 def test_with_the_provider_stopped_new_images_are_denied(cluster: Cluster) -> None:
     """Fail closed. (Gatekeeper still answers from its cache for images it asked about before.)
-    The pinning mutator asks first, for a digest too (it maps to itself), so the mutation is what
-    refuses; the policy's own answer to a provider that is down is in the Rego tests."""
+    The pinning mutator cannot reach the provider and leaves the image as written; validation
+    cannot reach it either, and refuses — by tag and by digest."""
     new = push_image(cluster.registry.url, "e2e/app", "never-asked", seed="e2e-never-asked")
     cluster.provider.stop()
-    code, output = cluster.run_pod("provider-down", f"{cluster.registry.host}/e2e/app:never-asked")
-    assert code != 0
-    assert 'admission webhook "mutation.gatekeeper.sh" denied the request' in output
-    code, output = cluster.run_pod("provider-down-pinned", f"{cluster.registry.host}/e2e/app@{new}")
-    assert code != 0
-    assert "/mutate" in output and "connection refused" in output
+    for name, image in (
+        ("provider-down", f"{cluster.registry.host}/e2e/app:never-asked"),
+        ("provider-down-pinned", f"{cluster.registry.host}/e2e/app@{new}"),
+    ):
+        code, output = cluster.run_pod(name, image)
+        assert code != 0, output
+        assert 'admission webhook "validation.gatekeeper.sh" denied the request' in output
+        assert "/validate" in output and "connection refused" in output
 
 
 HELM = ROOT / ".tools" / "helm-v3.22.0" / "helm"

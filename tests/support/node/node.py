@@ -23,7 +23,7 @@ from typing import IO
 from . import configs, images, netns, pki
 from .configs import Layout
 from .netns import NODE_IP, SERVICE_CIDR, Namespace
-from .teardown import DAEMONS, Saved, kubepods_cgroups, teardown
+from .teardown import DAEMONS, Saved, host_state, kubepods_cgroups, teardown
 
 ROOT = images.ROOT
 TOOLS = ROOT / ".tools"
@@ -43,6 +43,10 @@ class Node:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the teardown had to force
+    # `host_state()` once this node held the machine's node lock, before anything of it started:
+    # what to compare the machine with after the teardown (a snapshot taken before `run_node`
+    # also holds whatever another test's node, still up then, had made).
+    host_before: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def kubeconfig(self) -> Path:
@@ -292,13 +296,14 @@ def _node(directory: Path, apiserver_args: Sequence[str]) -> Iterator[Node]:
     directory.mkdir(parents=True, exist_ok=True)
     layout = Layout(directory)
     layout.conf("x").parent.mkdir(parents=True, exist_ok=True)
+    before = host_state()
     pause = images.pause_image(directory / "images")
     saved = Saved.now()
     started = time.monotonic()
     node: Node | None = None
     try:
         namespace = netns.create(directory / "netns")
-        node = Node(directory, namespace, layout)
+        node = Node(directory, namespace, layout, host_before=before)
         pki.make(layout.pki, node.name)
         configs.kubeconfig(layout.admin, layout.pki, "admin")
         configs.kubeconfig(layout.node, layout.pki, "node")
