@@ -151,3 +151,22 @@ def test_scheduling_identity_and_monitoring_knobs() -> None:
     assert monitor["metadata"]["namespace"] == "monitoring"
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["gatekeeper-system"]}
+
+
+def test_keys_and_roots_can_be_mounted_from_secrets_and_configmaps() -> None:
+    documents = render(
+        "trustMounts[0].name=keys",
+        "trustMounts[0].secret=signet-keys",
+        "trustMounts[1].name=sigstore",
+        "trustMounts[1].configMap=trusted-root",
+    )
+    (deployment,) = only(documents, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["mount-keys"] == "/etc/signet/mounts/keys"
+    assert mounts["mount-sigstore"] == "/etc/signet/mounts/sigstore"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["mount-keys"]["secret"] == {"secretName": "signet-keys"}
+    assert volumes["mount-sigstore"]["configMap"] == {"name": "trusted-root"}
+    with pytest.raises(RuntimeError, match="give secret or configMap"):
+        render("trustMounts[0].name=keys")

@@ -89,3 +89,41 @@ def test_reload_applies_new_keys_and_survives_a_bad_edit(
             if '"signet.trust"' in line and '"error"' in line
         ]
         assert errors and "surprise" in errors[-1]["message"]
+
+
+def project(volume: Path, files: dict[str, bytes], generation: int) -> None:
+    """What the kubelet does to a mounted Secret or ConfigMap: the files live in a timestamped
+    folder, `..data` links to it, each name links through `..data`, and an update swaps the
+    `..data` link atomically."""
+    folder = volume / f"..{generation}"
+    folder.mkdir(parents=True)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    link = volume / "..data_tmp"
+    link.symlink_to(folder.name)
+    link.rename(volume / "..data")
+    for name in files:
+        if not (volume / name).is_symlink():
+            (volume / name).symlink_to(f"..data/{name}")
+
+
+def test_a_key_in_a_mounted_secret_is_reloaded_when_kubernetes_updates_it(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """The chart's trustMounts: the config names /etc/signet/mounts/<name>/<key> and stays the
+    same; the Secret behind it changes (the kubelet's symlink swap), and the new key counts."""
+    digest = push_image(registry.url, "reload/mounted", "v1", seed="reload-mounted")
+    image = f"{registry.host}/reload/mounted:v1"
+    signer = cosign.generate_key_pair("v3.1.3", tmp_path / "signer")
+    other = cosign.generate_key_pair("v3.1.3", tmp_path / "other")
+    cosign.sign("v3.1.3", signer.private, f"{registry.host}/reload/mounted@{digest}")
+    mount = tmp_path / "mounts" / "keys"
+    project(mount, {"team.pub": other.public.read_bytes()}, 1)
+    config = write_trust(tmp_path / "trust", {"team": [mount / "team.pub"]}, [registry.host])
+    before = config.read_bytes()
+
+    with run_provider(config, tmp_path / "provider") as provider:
+        assert verified(provider, image) == []
+        project(mount, {"team.pub": signer.public.read_bytes()}, 2)
+        eventually("the mounted key takes effect", lambda: verified(provider, image), ["team"])
+    assert config.read_bytes() == before  # only the Secret changed
