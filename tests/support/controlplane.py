@@ -62,11 +62,11 @@ class Gatekeeper:
         """Point the mutating webhook at a port where nothing listens, as when Gatekeeper's
         mutation is down; with failurePolicy Ignore the API server then admits unmutated."""
         ca_bundle = base64.b64encode((self.certs / "ca.crt").read_bytes()).decode()
-        self.apply(_webhooks(free_port(), ca_bundle, mutating_only=True))
+        self.apply(webhook_configurations(free_port(), ca_bundle, mutating_only=True))
         try:
             yield
         finally:
-            self.apply(_webhooks(self.webhook_port, ca_bundle, mutating_only=True))
+            self.apply(webhook_configurations(self.webhook_port, ca_bundle, mutating_only=True))
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
@@ -312,14 +312,14 @@ def run_gatekeeper(work: Path) -> Iterator[Gatekeeper]:
             gk_log,
         )
         ca_bundle = base64.b64encode((pki / "ca.crt").read_bytes()).decode()
-        gatekeeper.apply(_webhooks(webhook_port, ca_bundle))
+        gatekeeper.apply(webhook_configurations(webhook_port, ca_bundle))
         yield gatekeeper
     finally:
         for process in reversed(processes):
             stop(process)
 
 
-def _webhooks(port: int, ca_bundle: str, *, mutating_only: bool = False) -> str:
+def webhook_configurations(port: int, ca_bundle: str, *, mutating_only: bool = False) -> str:
     """Gatekeeper's webhooks as its Helm chart installs them, but for the validating webhook's
     failure policy and timeout: Fail and 5 s, as Signet's README recommends. The mutating
     webhook keeps the chart's defaults (failurePolicy Ignore, 1 s), which Signet must be safe

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from tests.support.controlplane import GATEKEEPER, GATEKEEPER_VERSION, module_source
-from tests.support.controlplane import _webhooks as webhooks
+from tests.support.controlplane import webhook_configurations as webhooks
 
 from . import pki
 from .netns import NODE_IP
