@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 from tests.support.controlplane import GATEKEEPER, GATEKEEPER_VERSION, module_source
 from tests.support.controlplane import webhook_configurations as webhooks
+from tests.support.node.teardown import stop_process
 
 from . import pki
 from .netns import NODE_IP
@@ -177,14 +178,4 @@ def run_gatekeeper(
                 "mutatingwebhookconfiguration/gatekeeper-mutating-webhook-configuration",
                 "--ignore-not-found", check=False,
             )  # fmt: skip
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes], grace: float = 10) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 10)

@@ -237,7 +237,8 @@ def _drain(node: Node) -> list[str]:
     return ["Pods or containers still there 60 s after deleting them (ended by force)"]
 
 
-def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
+def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
+    """TERM, then KILL after `grace` seconds."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -255,13 +256,13 @@ def teardown(node: Node | None, directory: Path, saved: Saved) -> list[str]:
             node.notes += _drain(node)
         for name in (*DAEMONS, "containerd"):
             if name in node.processes:
-                _stop(node.processes[name], 5)
+                stop_process(node.processes[name], 5)
         # What remains in the node's or a Pod's namespace: shims, hostNetwork containers.
         inodes = netns.namespace_inodes_under(directory) | {node.namespace.inode}
         netns.end(netns.processes_in(inodes), grace=2)
         for name in ("kube-apiserver", "etcd"):  # the API server outlives SIGTERM by seconds
             if name in node.processes:
-                _stop(node.processes[name], 3)
+                stop_process(node.processes[name], 3)
         left = netns.processes_in(inodes)
         if left:
             problems.append(f"processes left in the node's namespaces: {left}")
