@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the test tools, idempotently: Debian's docker-registry, and cosign at pinned versions
-# built with `go install` into .tools/ (Go's module and build caches stay in $HOME, so a fresh
-# clone rebuilds in seconds once they are warm).
+# Installs the test tools, idempotently: Debian's docker-registry and redis-server, and cosign at
+# pinned versions built with `go install` into .tools/ (Go's module and build caches stay in $HOME,
+# so a fresh clone rebuilds in seconds once they are warm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,23 @@ if ! command -v docker-registry >/dev/null 2>&1 && [ ! -x /usr/bin/docker-regist
   echo "docker-registry: installed ($((SECONDS - started)) s)"
 else
   echo "docker-registry: present"
+fi
+
+# The shared verdict cache's tests start their own redis-server (tests/support/redis.py); the
+# package's service is not started (a policy-rc.d says so where none is).
+if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
+  started=$SECONDS
+  export DEBIAN_FRONTEND=noninteractive
+  policy_rc_d=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy_rc_d=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > "$policy_rc_d"; chmod 755 "$policy_rc_d"
+  fi
+  apt-get install -y -qq --no-install-recommends redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+  [ -z "$policy_rc_d" ] || rm -f "$policy_rc_d"
+  echo "redis-server: installed ($((SECONDS - started)) s)"
+else
+  echo "redis-server: present"
 fi
 
 for version in "${COSIGN_VERSIONS[@]}"; do

@@ -38,6 +38,7 @@ from signet.oci.client import Limits, RegistryClient
 from signet.reasons import DeterministicFailure, TransientFailure
 from signet.service.engine import Answer, EngineSettings, Outcome
 from signet.service.runtime import running
+from signet.service.shared import load as load_shared_cache
 from signet.signing.bundle import describe_bundle, sign_bundle
 from signet.signing.classic import describe, sign_image
 from signet.trust.config import load
@@ -152,6 +153,25 @@ def _build_parser() -> argparse.ArgumentParser:
         help="request body limit (default %(default)s)",
     )
     serve.add_argument(
+        "--shared-cache",
+        metavar="URL",
+        help="share verdicts with the other replicas through Redis or Valkey: "
+        "redis://[:PASSWORD@]HOST[:PORT][/DB] or rediss://… (default: each caches alone)",
+    )
+    serve.add_argument(
+        "--shared-cache-secret",
+        type=Path,
+        metavar="FILE",
+        help="with --shared-cache (required): the replicas' secret (>= 32 bytes) that "
+        "authenticates every shared verdict (HMAC-SHA256)",
+    )
+    serve.add_argument(
+        "--shared-cache-password-file",
+        type=Path,
+        metavar="FILE",
+        help="with --shared-cache: the store's password, instead of in the URL",
+    )
+    serve.add_argument(
         "--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default %(default)s)"
     )
 
@@ -237,6 +257,9 @@ def _serve(args: argparse.Namespace) -> int:
     for flag, path in (("--cert", args.cert), ("--key", args.key), ("--client-ca", args.client_ca)):
         if path is not None and not path.is_file():
             raise ValueError(f"{flag} {path}: no such file")
+    shared_cache = load_shared_cache(
+        args.shared_cache, args.shared_cache_secret, args.shared_cache_password_file
+    )
     configure_logging(args.log_level)
     options = ServeOptions(
         config=args.config,
@@ -252,6 +275,7 @@ def _serve(args: argparse.Namespace) -> int:
         app=AppSettings(max_body_bytes=args.max_body_bytes, max_keys=args.max_keys),
         limits=Limits(request_timeout=args.registry_timeout),
         health_port=args.health_port,
+        shared_cache=shared_cache,
     )
     serve(options)
     return EXIT_OK

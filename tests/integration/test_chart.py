@@ -170,3 +170,54 @@ def test_keys_and_roots_can_be_mounted_from_secrets_and_configmaps() -> None:
     assert volumes["mount-sigstore"]["configMap"] == {"name": "trusted-root"}
     with pytest.raises(RuntimeError, match="give secret or configMap"):
         render("trustMounts[0].name=keys")
+
+
+def test_a_shared_cache_gets_its_url_secret_and_password_as_files() -> None:
+    documents = render(
+        "sharedCache.url=rediss://valkey.cache.svc:6380/0",
+        "sharedCache.secret.name=signet-shared-cache",
+        "sharedCache.password.name=valkey-auth",
+        "sharedCache.password.key=pass",
+    )
+    (deployment,) = only(documents, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][-3:] == [
+        "--shared-cache=rediss://valkey.cache.svc:6380/0",
+        "--shared-cache-secret=/etc/signet/shared-cache/secret",
+        "--shared-cache-password-file=/etc/signet/shared-cache-password/password",
+    ]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["shared-cache-secret"]["mountPath"] == "/etc/signet/shared-cache"
+    assert mounts["shared-cache-password"]["mountPath"] == "/etc/signet/shared-cache-password"
+    assert all(
+        mounts[name]["readOnly"] for name in ("shared-cache-secret", "shared-cache-password")
+    )
+    volumes = {v["name"]: v.get("secret") for v in pod["volumes"]}
+    assert volumes["shared-cache-secret"] == {
+        "secretName": "signet-shared-cache",
+        "items": [{"key": "secret", "path": "secret"}],
+    }
+    assert volumes["shared-cache-password"] == {
+        "secretName": "valkey-auth",
+        "items": [{"key": "pass", "path": "password"}],
+    }
+
+
+def test_without_a_shared_cache_nothing_of_it_is_rendered() -> None:
+    (deployment,) = only(render(), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert not [a for a in pod["containers"][0]["args"] if a.startswith("--shared-cache")]
+    assert not [v for v in pod["volumes"] if v["name"].startswith("shared-cache")]
+    # a password alone, or a secret alone, turns nothing on
+    (deployment,) = only(render("sharedCache.secret.name=s"), "Deployment")
+    assert not [
+        v for v in deployment["spec"]["template"]["spec"]["volumes"] if "shared" in v["name"]
+    ]
+
+
+def test_a_shared_cache_needs_its_secret_and_a_redis_url() -> None:
+    with pytest.raises(RuntimeError, match=r"sharedCache\.url needs sharedCache\.secret\.name"):
+        render("sharedCache.url=redis://valkey:6379/0")
+    with pytest.raises(RuntimeError, match=r"/sharedCache/url.*does not match"):
+        render("sharedCache.url=http://valkey:6379", "sharedCache.secret.name=s")

@@ -177,14 +177,43 @@ def test_the_charts_pod_starts_and_serves_as_the_kubelet_runs_it(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run_the_pod(installed: Installed, work: Path) -> None:
+def test_the_charts_pod_starts_with_a_shared_cache_that_is_down(installed: Installed) -> None:
+    """The chart's sharedCache args and Secret mounts are what `signet serve` reads, and a store
+    that cannot be reached (nothing answers in the Pod's network) does not stop the start."""
+    work = Path(tempfile.mkdtemp(prefix="signet-pod-", dir="/tmp"))
+    try:
+        _run_the_pod(
+            installed,
+            work,
+            {
+                "sharedCache": {
+                    "url": "redis://127.0.0.1:6379/0",
+                    "secret": {"name": "signet-shared-cache", "key": "secret"},
+                    "password": {"name": "valkey-auth", "key": "password"},
+                }
+            },
+            {
+                "signet-shared-cache": {"secret": b"a secret of at least thirty-two bytes"},
+                "valkey-auth": {"password": b"hunter2"},
+            },
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_the_pod(
+    installed: Installed,
+    work: Path,
+    values_extra: dict[str, Any] | None = None,
+    secrets_extra: dict[str, dict[str, bytes]] | None = None,
+) -> None:
     # A trust config with a real key (ci-values' is a placeholder), as an admin's values file.
     trust = "version: 1\nattestors:\n  - name: dev-team\n    keys:\n      - pem: |\n"
     trust += "".join(
         f"          {line}\n" for line in public_pem(generate("p256")).decode().splitlines()
     )
     values = work / "values.yaml"
-    values.write_text(yaml.safe_dump({"trust": {"config": trust}}))
+    values.write_text(yaml.safe_dump({"trust": {"config": trust}, **(values_extra or {})}))
     documents = rendered(values)
     (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
     configmaps = {d["metadata"]["name"]: d["data"] for d in documents if d["kind"] == "ConfigMap"}
@@ -201,6 +230,7 @@ def _run_the_pod(installed: Installed, work: Path) -> None:
     }
     secrets["gatekeeper-webhook-server-cert"] = {"ca.crt": gatekeeper.ca.read_bytes()}
     secrets["signet-registry-credentials"] = {".dockerconfigjson": b'{"auths": {}}'}
+    secrets.update(secrets_extra or {})
     # What Gatekeeper trusts the provider by: the validate Provider's caBundle.
     (provider,) = [
         d for d in documents if d["kind"] == "Provider" and d["spec"]["url"].endswith("/validate")

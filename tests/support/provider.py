@@ -50,10 +50,22 @@ def run_provider(
     *extra: str,
     client_ca: Path | None = None,
     client_identity: tuple[Path, Path] | None = None,
+    shared_cache: str | None = None,
+    shared_cache_secret: Path | None = None,
+    shared_cache_password_file: Path | None = None,
 ) -> Iterator[Provider]:
     """`signet serve` over mTLS; by default it trusts the dev CA's clients, or `client_ca`'s
-    (e.g. Gatekeeper's), with `client_identity` (cert, key) as the test's own client."""
+    (e.g. Gatekeeper's), with `client_identity` (cert, key) as the test's own client.
+    `shared_cache` (a redis:// URL) with its secret and password files: verdicts shared with
+    the other providers given the same."""
     certs = write_dev_certs(work / "certs")
+    for flag, value in (
+        ("--shared-cache", shared_cache),
+        ("--shared-cache-secret", shared_cache_secret),
+        ("--shared-cache-password-file", shared_cache_password_file),
+    ):
+        if value is not None:
+            extra = (*extra, flag, str(value))
     port = free_port()
     log_path = work / "signet.log"
     with log_path.open("w") as log:

@@ -49,6 +49,54 @@ def test_serve_names_a_missing_certificate_file(
 
 
 @pytest.mark.parametrize(
+    ("secret", "flags", "message"),
+    [
+        (
+            None,
+            ["--shared-cache", "redis://cache:6379/0"],
+            "--shared-cache needs --shared-cache-secret FILE",
+        ),
+        (b"", None, "--shared-cache-secret {secret}: the file is empty"),
+        (b"too short\n", None, "--shared-cache-secret {secret}: 9 bytes is too short"),
+        (
+            b"k" * 40,
+            ["--shared-cache", "http://cache", "--shared-cache-secret", "{secret}"],
+            "--shared-cache http://cache: expected redis://",
+        ),
+        (
+            b"k" * 40,
+            ["--shared-cache-secret", "{secret}"],
+            "--shared-cache-secret needs --shared-cache URL",
+        ),
+    ],
+)
+def test_serve_refuses_a_shared_cache_without_a_usable_secret(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    secret: bytes | None,
+    flags: list[str] | None,
+    message: str,
+) -> None:
+    """Before anything starts: a replica that could not authenticate verdicts must not run."""
+    path = tmp_path / "hmac-secret"
+    if secret is not None:
+        path.write_bytes(secret)
+    for name in ("trust.yaml", "tls.crt", "tls.key"):
+        (tmp_path / name).write_text("version: 1\n")
+    if flags is None:
+        flags = ["--shared-cache", "redis://cache:6379/0", "--shared-cache-secret", "{secret}"]
+    code = main(
+        [
+            *("serve", "--config", str(tmp_path / "trust.yaml")),
+            *("--cert", str(tmp_path / "tls.crt"), "--key", str(tmp_path / "tls.key")),
+            *(flag.format(secret=path) for flag in flags),
+        ]
+    )
+    assert code == 2
+    assert capsys.readouterr().err.startswith(f"signet serve: {message.format(secret=path)}")
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("", "the file is empty; a trust config starts with `version: 1`"),

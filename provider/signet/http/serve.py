@@ -26,6 +26,7 @@ from signet.observe.metrics import Metrics
 from signet.oci.client import Limits
 from signet.service import runtime
 from signet.service.engine import Engine, EngineSettings
+from signet.service.shared import SharedCacheSettings
 from signet.trust.store import TrustStore
 
 __all__ = ["CertificateReloader", "ServeOptions", "build", "serve", "server_ssl_context"]
@@ -53,6 +54,8 @@ class ServeOptions:
     health_port: int | None = None
     # Signature checks in a worker process, off the event loop's interpreter lock.
     cpu_processes: bool = True
+    # Verdicts shared with the other replicas through Redis/Valkey (off: each caches alone).
+    shared_cache: SharedCacheSettings | None = None
 
 
 def server_ssl_context(
@@ -139,11 +142,14 @@ def build(
         limits=options.limits,
         metrics=metrics,
         cpu_processes=options.cpu_processes,
+        shared_cache=options.shared_cache,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         parts.cpu.start()
+        if parts.shared is not None:
+            await parts.shared.start()  # a store that is down does not stop the start
         watchers = [
             asyncio.create_task(store.watch(options.reload_interval)),
             asyncio.create_task(heartbeat.run()),

@@ -8,6 +8,7 @@ verifiably made, with the facts the policy may require of them. The Rego pack de
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,22 @@ class KeylessFact:
             "logURL": self.log_url,
         }
 
+    @classmethod
+    def from_json(cls, data: object, where: str) -> KeylessFact:
+        fields = _fields(data, where, _KEYLESS)
+        index = fields["logIndex"]
+        if index is not None and (type(index) is not int or index < 0):
+            raise ValueError(f"{where}.logIndex: expected a non-negative integer or null")
+        return cls(
+            _text(fields, "subject", where),
+            _text(fields, "issuer", where),
+            _pairs(fields, "claims", where),
+            _text(fields, "signedAt", where),
+            _text(fields, "timeSource", where),
+            index,
+            _text_or_null(fields, "logURL", where),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SignatureFact:
@@ -71,6 +88,17 @@ class SignatureFact:
         if self.keyless is not None:
             out["keyless"] = self.keyless.to_json()
         return out
+
+    @classmethod
+    def from_json(cls, data: object, where: str) -> SignatureFact:
+        fields = _fields(data, where, _SIGNATURE, ("keyless",))
+        return cls(
+            _text(fields, "attestor", where),
+            _text(fields, "key", where),
+            _text(fields, "format", where),
+            _text(fields, "scheme", where),
+            _keyless(fields, where),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +127,18 @@ class AttestationFact:
             out["keyless"] = self.keyless.to_json()
         return out
 
+    @classmethod
+    def from_json(cls, data: object, where: str) -> AttestationFact:
+        fields = _fields(data, where, _ATTESTATION, ("keyless",))
+        return cls(
+            _text(fields, "attestor", where),
+            _text(fields, "key", where),
+            _text(fields, "format", where),
+            _text(fields, "predicateType", where),
+            _pairs(fields, "facts", where),
+            _keyless(fields, where),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:
@@ -120,6 +160,23 @@ class Failure:
         if self.detail:
             out["detail"] = self.detail
         return out
+
+    @classmethod
+    def from_json(cls, data: object, where: str) -> Failure:
+        fields = _fields(data, where, _FAILURE, ("detail",))
+        detail = _text(fields, "detail", where) if "detail" in fields else ""
+        if "detail" in fields and not detail:
+            raise ValueError(f"{where}.detail: expected a non-empty string (or no detail)")
+        try:
+            reason = Reason(_text(fields, "reason", where))
+        except ValueError as exc:
+            raise ValueError(f"{where}.reason: {exc}") from None
+        return cls(
+            _text_or_null(fields, "attestor", where),
+            reason,
+            _text(fields, "remediation", where),
+            detail,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +212,94 @@ class Report:
             "failures": [f.to_json() for f in self.failures],
             "attestations": [a.to_json() for a in self.attestations],
         }
+
+    @classmethod
+    def from_json(cls, data: object) -> Report:
+        """The report `to_json` wrote, exactly: anything else (an unknown or missing field, a
+        wrong type, another version, a transient reason) is a ValueError."""
+        where = "report"
+        fields = _fields(data, where, _REPORT)
+        if type(fields["version"]) is not int or fields["version"] != REPORT_VERSION:
+            raise ValueError(f"report.version: expected {REPORT_VERSION}")
+        return cls(
+            _text(fields, "image", where),
+            _text_or_null(fields, "digest", where),
+            _strings(fields, "verified", where),
+            tuple(
+                SignatureFact.from_json(item, f"report.signatures[{index}]")
+                for index, item in enumerate(_list(fields, "signatures", where))
+            ),
+            tuple(
+                Failure.from_json(item, f"report.failures[{index}]")
+                for index, item in enumerate(_list(fields, "failures", where))
+            ),
+            tuple(
+                AttestationFact.from_json(item, f"report.attestations[{index}]")
+                for index, item in enumerate(_list(fields, "attestations", where))
+            ),
+        )
+
+
+# -- from_json: the exact shapes to_json writes ----------------------------------------------
+
+_KEYLESS = ("subject", "issuer", "claims", "signedAt", "timeSource", "logIndex", "logURL")
+_SIGNATURE = ("attestor", "key", "format", "scheme")
+_ATTESTATION = ("attestor", "key", "format", "predicateType", "facts")
+_FAILURE = ("attestor", "reason", "remediation")
+_REPORT = ("version", "image", "digest", "verified", "signatures", "failures", "attestations")
+
+
+def _fields(
+    data: object, where: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> Mapping[str, object]:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected an object")
+    missing = [name for name in required if name not in data]
+    unknown = sorted(str(name) for name in data if name not in required and name not in optional)
+    if missing or unknown:
+        raise ValueError(f"{where}: missing fields {missing}, unknown fields {unknown}")
+    return data
+
+
+def _text(fields: Mapping[str, object], name: str, where: str) -> str:
+    value = fields[name]
+    if type(value) is not str:
+        raise ValueError(f"{where}.{name}: expected a string")
+    return value
+
+
+def _text_or_null(fields: Mapping[str, object], name: str, where: str) -> str | None:
+    return None if fields[name] is None else _text(fields, name, where)
+
+
+def _list(fields: Mapping[str, object], name: str, where: str) -> list[object]:
+    value = fields[name]
+    if not isinstance(value, list):
+        raise ValueError(f"{where}.{name}: expected a list")
+    return value
+
+
+def _strings(fields: Mapping[str, object], name: str, where: str) -> tuple[str, ...]:
+    items = _list(fields, name, where)
+    strings = tuple(item for item in items if type(item) is str)
+    if len(strings) != len(items):
+        raise ValueError(f"{where}.{name}: expected a list of strings")
+    return strings
+
+
+def _pairs(fields: Mapping[str, object], name: str, where: str) -> tuple[tuple[str, str], ...]:
+    value = fields[name]
+    if not isinstance(value, dict) or not all(
+        type(k) is str and type(v) is str for k, v in value.items()
+    ):
+        raise ValueError(f"{where}.{name}: expected an object of strings")
+    return tuple(value.items())
+
+
+def _keyless(fields: Mapping[str, object], where: str) -> KeylessFact | None:
+    if "keyless" not in fields:
+        return None
+    return KeylessFact.from_json(fields["keyless"], f"{where}.keyless")
 
 
 def remediation(

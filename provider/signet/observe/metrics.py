@@ -64,6 +64,13 @@ class Metrics:
             "Signature evaluations actually run (cache misses)",
             registry=self.registry,
         )
+        self.shared_errors = Counter(
+            "signet_shared_cache_errors",
+            "Calls to the shared verdict cache's store that failed or timed out, by operation "
+            "(each makes the replica leave the store alone for a few seconds)",
+            ["operation"],
+            registry=self.registry,
+        )
 
         self.build_info = Gauge(
             "signet_build_info",

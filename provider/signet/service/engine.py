@@ -7,6 +7,9 @@ transient failure (never cached), and a key still running at the deadline is a t
 Work is bounded where an attacker could make it grow: calls per registry host (the registry
 client's slots), flights in progress (`flights`), signature checks per image (`formats.judge`),
 and the CPU-heavy steps run on workers, cheapest first (`workers`), never on the event loop.
+
+With a shared cache (`shared`), a local verdict miss first asks the other replicas' store, and
+every verdict reached here is shared; the store can only save work, never admit (see there).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from signet.formats.discover import Discovery, discover
 from signet.formats.judge import Evidence, estimated_checks, judge
@@ -33,6 +36,9 @@ from signet.service.cache import ExpiringCache
 from signet.service.flights import SingleFlight
 from signet.service.workers import CpuPool
 from signet.trust.model import TrustConfig
+
+if TYPE_CHECKING:
+    from signet.service.shared import SharedVerdicts
 
 __all__ = ["EXPRESS_BELOW", "Answer", "Engine", "EngineSettings", "Outcome"]
 
@@ -105,8 +111,10 @@ class Engine:
         settings: EngineSettings | None = None,
         cpu: CpuPool | None = None,
         referrers: Referrers | None = None,
+        shared: SharedVerdicts | None = None,
     ) -> None:
         self._trust = trust
+        self._shared = shared  # the verdicts of the other replicas, when they share them
         self._registry = registry
         self._metrics = metrics
         self.settings = settings or EngineSettings()
@@ -249,7 +257,7 @@ class Engine:
             )
         else:
             self._verdict_hit.inc()
-        lifetime = self.settings.failed_ttl if report.failures else self.settings.verified_ttl
+        lifetime = self._lifetime(report)
         if ref.digest is None:
             lifetime = min(lifetime, self.settings.tag_ttl)
         return (report if report.image == key else dataclasses.replace(report, image=key)), lifetime
@@ -280,6 +288,12 @@ class Engine:
     async def _evaluate(self, key: str, ref: Reference, digest: str, trust: TrustConfig) -> Report:
         verdict_key = (ref.registry, ref.repository, digest, trust.fingerprint)
         checking = self._checking.get(verdict_key)
+        if checking is None and self._shared is not None:  # another replica's verdict?
+            found = await self._shared.lookup(verdict_key)
+            if found is not None:
+                report, lifetime = found
+                self._verdicts.put(verdict_key, report, min(lifetime, self._lifetime(report)))
+                return report
         if checking is None:  # nothing queued for these signatures yet: fetch them
             self._metrics.verifications.inc()
             try:
@@ -325,8 +339,14 @@ class Engine:
         return checking
 
     def _remember(self, verdict_key: tuple[str, str, str, str], report: Report) -> None:
-        lifetime = self.settings.failed_ttl if report.failures else self.settings.verified_ttl
+        """A verdict reached here: cached, and shared with the other replicas."""
+        lifetime = self._lifetime(report)
         self._verdicts.put(verdict_key, report, lifetime)
+        if self._shared is not None:
+            self._shared.share(verdict_key, report, lifetime)
+
+    def _lifetime(self, report: Report) -> float:
+        return self.settings.failed_ttl if report.failures else self.settings.verified_ttl
 
     async def _timed(self, work: Coroutine[Any, Any, T]) -> T:
         try:

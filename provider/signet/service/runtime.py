@@ -17,6 +17,7 @@ from signet.observe.metrics import Metrics
 from signet.oci.client import Limits, RegistryClient
 from signet.oci.dns import Resolver
 from signet.service.engine import EXPRESS_BELOW, Engine, EngineSettings
+from signet.service.shared import SharedCacheSettings, SharedVerdicts
 from signet.service.workers import CpuPool
 from signet.trust.model import TrustConfig
 
@@ -29,8 +30,11 @@ class Runtime:
     registry: RegistryClient
     cpu: CpuPool
     metrics: Metrics
+    shared: SharedVerdicts | None = None  # started and closed by whoever serves (see serve)
 
     async def aclose(self) -> None:
+        if self.shared is not None:
+            await self.shared.aclose()
         await self.registry.aclose()
         self.cpu.close()
 
@@ -46,10 +50,12 @@ def build(
     network: httpcore.AsyncNetworkBackend | None = None,
     cpu_workers: int = 1,
     cpu_processes: bool = False,
+    shared_cache: SharedCacheSettings | None = None,
 ) -> Runtime:
     """Everything an answer needs; `transport`, `network` and `resolver` replace the network
     in tests (see RegistryClient). `cpu_processes` puts the checks in worker processes, which
-    a long-running server wants (see workers)."""
+    a long-running server wants (see workers). `shared_cache`: verdicts shared with the other
+    replicas through Redis (see service.shared)."""
     metrics = metrics or Metrics()
     registry = RegistryClient(
         trust,
@@ -60,8 +66,14 @@ def build(
         network=network,
     )
     cpu = CpuPool(workers=cpu_workers, processes=cpu_processes, express_below=EXPRESS_BELOW)
-    engine = Engine(trust, registry, metrics, settings, cpu)
-    return Runtime(engine, registry, cpu, metrics)
+    shared = None
+    if shared_cache is not None:
+        # Imported only here: the one-shot commands never load the Redis client.
+        from signet.service.shared.store import RedisStore  # noqa: PLC0415
+
+        shared = SharedVerdicts(RedisStore(shared_cache), shared_cache, metrics)
+    engine = Engine(trust, registry, metrics, settings, cpu, shared=shared)
+    return Runtime(engine, registry, cpu, metrics, shared)
 
 
 @contextlib.asynccontextmanager
