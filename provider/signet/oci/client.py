@@ -111,6 +111,14 @@ class RegistryClient:
         self._clients.clear()
         await self._resolver.aclose()
 
+    def prepare(self) -> None:
+        """What can be made before the first image without contacting any registry: the TLS
+        contexts (loading the system CAs takes ~0.1 s, which the first request would pay)."""
+        self._ssl_context(None)
+        for settings in self._trust().registries:
+            if settings.ca_pem is not None:
+                self._ssl_context(settings.ca_pem)
+
     @property
     def capacity(self) -> int:
         """Calls that may run or wait per registry host; past that, calls are refused."""

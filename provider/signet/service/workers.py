@@ -46,6 +46,14 @@ T = TypeVar("T")
 _BACKGROUND_NICENESS = 10
 
 
+def _load_verifiers() -> int:
+    """A fresh worker's first job: import what checks signatures, so the first image a server
+    verifies does not also pay for that (the first request must not be several times the rest)."""
+    import signet.formats.judge  # noqa: F401, PLC0415
+
+    return os.getpid()
+
+
 @dataclass(order=True)
 class _Job(Generic[T]):
     cost: int
@@ -83,7 +91,7 @@ class CpuPool:
         """Start the worker processes now rather than on the first job."""
         if self._processes:
             for express in {False, self._express_below is not None}:
-                self._pool(express).submit(os.getpid)
+                self._pool(express).submit(_load_verifiers)
 
     async def run(self, cost: int, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` on a worker; `cost` orders the queue (cheapest first)."""
