@@ -42,10 +42,12 @@ class Stack:
         digest: str,
         unsigned_digest: str,
         attested_digest: str,
+        two_teams_digest: str,
     ) -> None:
         self.provider, self.signed, self.unsigned, self.digest = provider, signed, unsigned, digest
         self.unsigned_digest = unsigned_digest
         self.attested_digest = attested_digest
+        self.two_teams_digest = two_teams_digest
 
     def post(self, path: str, body: bytes) -> dict[str, Any]:
         with self.provider.client() as client:
@@ -83,8 +85,17 @@ def stack(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Itera
     predicate = cosign.slsa_predicate("1", BUILDER, SOURCE, "refs/heads/main", "c" * 40)
     predicate_file = cosign.write_predicate(work, "provenance.json", predicate)
     cosign.attest("v3.1.3", keys.private, attested, predicate_file, "slsaprovenance1", bundle=True)
+    # Signed by two teams, for the m-of-n sample's allowed example.
+    two_teams_digest = push_image(registry.url, "serve/app", "two-teams", seed="serve-two-teams")
+    security = cosign.generate_key_pair("v3.1.3", work / "security-keys")
+    for signer in (keys, security):
+        cosign.sign("v3.1.3", signer.private, f"{registry.host}/serve/app@{two_teams_digest}")
     # 127.0.0.1:9 is a configured registry that is down (nothing listens on the discard port).
-    config = write_trust(work, {"dev-team": [keys.public]}, [registry.host, "127.0.0.1:9"])
+    config = write_trust(
+        work,
+        {"dev-team": [keys.public], "security-team": [security.public]},
+        [registry.host, "127.0.0.1:9"],
+    )
     with run_provider(config, work) as provider:
         yield Stack(
             provider,
@@ -93,6 +104,7 @@ def stack(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Itera
             digest,
             unsigned_digest,
             attested_digest,
+            two_teams_digest,
         )
 
 
@@ -161,7 +173,9 @@ def test_tls_1_2_is_refused(stack: Stack) -> None:
 
 
 def test_metrics_count_decisions(stack: Stack) -> None:
-    stack.post("/validate", provider_request(stack.signed))
+    # Verified by every attestor configured, so nothing is left for a reason.
+    host = stack.signed.split("/")[0]
+    stack.post("/validate", provider_request(f"{host}/serve/app@{stack.two_teams_digest}"))
     with stack.provider.client() as client:
         text = client.get(f"{stack.provider.url}/metrics").text
     assert 'signet_decisions_total{reason="OK"}' in text
@@ -250,6 +264,7 @@ def test_the_rego_contract_fixture_is_what_the_provider_answers(stack: Stack) ->
         down,
         stack.signed,
         f"{host}/serve/app@{stack.attested_digest}",
+        f"{host}/serve/app@{stack.two_teams_digest}",
     )
     answer = stack.post("/validate", provider_request(*keys))
     text = json.dumps(answer, indent=2, sort_keys=True).replace(host, "registry.test:5000")
