@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -299,3 +301,28 @@ def test_the_health_port_serves_probes_and_metrics_only(registry: Registry, tmp_
         assert "signet_requests_total" in httpx.get(f"{base}/metrics", timeout=2).text
         validate = httpx.post(f"{base}/validate", content=provider_request("x"), timeout=2)
         assert validate.status_code in (404, 405), "Gatekeeper's endpoints need mTLS"
+
+
+def test_stopping_the_server_stops_its_worker_processes(registry: Registry, tmp_path: Path) -> None:
+    """SIGTERM (a Pod's stop) ends the signature-checking workers too, not only the server."""
+    (tmp_path / "k.pub").write_bytes(public_pem(generate("p256")))
+    config = write_trust(tmp_path, {"dev-team": [tmp_path / "k.pub"]}, [registry.host])
+    with run_provider(config, tmp_path / "provider") as provider:
+        children = subprocess.run(
+            ["pgrep", "-P", str(provider.process.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        assert children, "signet serve started no worker processes"
+    deadline = time.monotonic() + 10
+    while (alive := [pid for pid in children if _running(pid)]) and (time.monotonic() < deadline):
+        time.sleep(0.1)
+    for pid in alive:
+        os.kill(int(pid), signal.SIGKILL)
+    assert alive == [], "worker processes outlived signet serve"
+
+
+def _running(pid: str) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

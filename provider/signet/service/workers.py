@@ -188,7 +188,15 @@ class CpuPool:
         with self._executor_lock:
             executors, self._executors = list(self._executors.values()), {}
         for executor in executors:
+            # Stopped here, not left to exit handlers: uvicorn, once drained, re-raises SIGTERM
+            # and the process dies without running them, which orphaned the workers. A job cut
+            # short no longer matters; waiting for a worker still starting took seconds.
+            workers = list((getattr(executor, "_processes", None) or {}).values())
             executor.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.join(timeout=5)
         with self._ready:
             self._closed = True
             for job in self._queue:
