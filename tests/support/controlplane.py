@@ -173,7 +173,9 @@ def _crds() -> Path:
 
 
 @contextlib.contextmanager
-def run_gatekeeper(work: Path) -> Iterator[Gatekeeper]:
+def run_gatekeeper(work: Path, *, shutdown_delay: int = 10) -> Iterator[Gatekeeper]:
+    """`shutdown_delay`: Gatekeeper's --shutdown-delay, the seconds it keeps serving after
+    SIGTERM (10, its default, as in a Pod; 0 tears down at once, as the demo does)."""
     for binary in (KUBE / "kube-apiserver", KUBE / "kubectl", GATEKEEPER):
         if not binary.exists():
             raise RuntimeError(f"{binary} is missing: run `make tools`")
@@ -295,6 +297,7 @@ def run_gatekeeper(work: Path) -> Iterator[Gatekeeper]:
                 "--audit-interval=5",
                 f"--api-cache-dir={audit_cache}",
                 "--external-data-provider-response-cache-ttl=3m",
+                f"--shutdown-delay={shutdown_delay}",
             ],
             env={"POD_NAMESPACE": "gatekeeper-system", "PATH": "/usr/bin:/bin"},
         )
