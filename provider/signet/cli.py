@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import yaml
 
 from signet import __version__
+from signet.crypto import pkcs11
 from signet.crypto.keyfile import (
     KEY_TYPES,
+    Signer,
     encrypt_cosign_key,
     generate,
     load_private_key,
@@ -31,7 +35,7 @@ from signet.crypto.keys import UnusableKey, load_public_key_pem
 from signet.http.app import AppSettings
 from signet.http.serve import ServeOptions, serve
 from signet.http.wire import response
-from signet.model.reference import InvalidReference, parse
+from signet.model.reference import InvalidReference, Reference, parse
 from signet.model.report import Report
 from signet.observe.logs import configure_logging
 from signet.oci.client import Limits, RegistryClient
@@ -181,9 +185,9 @@ def _build_parser() -> argparse.ArgumentParser:
     trusted.add_argument("--config", type=Path, help="trust config file or folder")
     trusted.add_argument(
         "--key",
-        type=Path,
         action="append",
-        help="a public key (cosign.pub) to verify with, instead of a trust config (repeatable)",
+        help="a public key (cosign.pub, or a pkcs11: URI of a token's public key) to verify "
+        "with, instead of a trust config (repeatable)",
     )
     verify.add_argument(
         "--insecure-registry",
@@ -214,9 +218,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sign.add_argument(
         "--key",
-        type=Path,
         required=True,
-        help="cosign key file (password in COSIGN_PASSWORD) or PEM private key",
+        help="cosign key file (password in COSIGN_PASSWORD), PEM private key, or a key on a "
+        "PKCS#11 token: pkcs11:token=…;object=…?module-path=…&pin-value=… (as cosign)",
     )
     sign.add_argument("--config", type=Path, help="trust config, for its registries and auth")
     sign.add_argument(
@@ -347,7 +351,21 @@ def _record(args: argparse.Namespace) -> int:
 
 def _sign(args: argparse.Namespace) -> int:
     ref = parse(args.image)
-    key = load_private_key(args.key.read_bytes(), password_from_env())
+    with _signer(args.key) as key:
+        return _sign_with(args, ref, key)
+
+
+@contextlib.contextmanager
+def _signer(reference: str) -> Iterator[Signer]:
+    """A key on a PKCS#11 token (open while signing), or a key file."""
+    if pkcs11.is_pkcs11(reference):
+        with pkcs11.open_signer(reference) as token_key:
+            yield token_key
+    else:
+        yield load_private_key(Path(reference).read_bytes(), password_from_env())
+
+
+def _sign_with(args: argparse.Namespace, ref: Reference, key: Signer) -> int:
     trust = load(args.config) if args.config else TrustConfig(attestors=())
     if args.insecure_registry:
         trust = TrustConfig(
@@ -381,7 +399,12 @@ def _sign(args: argparse.Namespace) -> int:
 
 def _trust_of_keys(args: argparse.Namespace) -> TrustConfig:
     """`--key` files as one attestor, `key` (as `cosign verify --key` has no trust config)."""
-    keys = tuple(TrustedKey(str(path), load_public_key_pem(path.read_bytes())) for path in args.key)
+    keys = tuple(
+        TrustedKey(pkcs11.Pkcs11Uri.parse(key).shown, pkcs11.read_public_key(key))
+        if pkcs11.is_pkcs11(key)
+        else TrustedKey(key, load_public_key_pem(Path(key).read_bytes()))
+        for key in args.key
+    )
     registries: tuple[RegistrySettings, ...] = ()
     if args.insecure_registry:
         registries = (RegistrySettings(parse(args.image).api_host, insecure=True),)

@@ -23,6 +23,10 @@ class Reason(StrEnum):
     DIGEST_MISMATCH = "DIGEST_MISMATCH"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
+    # Key lifecycle (the trust config's revocations and validity windows): deterministic too.
+    KEY_REVOKED = "KEY_REVOKED"
+    KEY_EXPIRED = "KEY_EXPIRED"
+    KEY_NOT_YET_VALID = "KEY_NOT_YET_VALID"
     # Transient: never cached, only in systemError.
     REGISTRY_UNAVAILABLE = "REGISTRY_UNAVAILABLE"
     REGISTRY_TIMEOUT = "REGISTRY_TIMEOUT"
@@ -35,6 +39,11 @@ class Reason(StrEnum):
     def transient(self) -> bool:
         return self in _TRANSIENT
 
+    @property
+    def lifecycle(self) -> bool:
+        """A valid signature refused by the trust config's revocations or validity windows."""
+        return self in _LIFECYCLE
+
 
 _TRANSIENT = frozenset(
     {
@@ -46,6 +55,9 @@ _TRANSIENT = frozenset(
         Reason.INTERNAL_ERROR,
     }
 )
+
+
+_LIFECYCLE = frozenset({Reason.KEY_REVOKED, Reason.KEY_EXPIRED, Reason.KEY_NOT_YET_VALID})
 
 
 class _Failure(Exception):

@@ -169,21 +169,30 @@ none_verified(report) := {sprintf("not signed by any trusted attestor: %v", [ima
 	count(verified_set(report)) == 0
 } else := set()
 
-missing_message(report, name) := sprintf("not signed by <%v>: %v -> %v", [name, failure.reason, failure.remediation]) if {
+missing_message(report, name) := sprintf("not signed by <%v>: %v -> %v", [name, reason_text(failure), failure.remediation]) if {
 	some failure in object.get(report, "failures", [])
 	failure.attestor == name
 } else := sprintf("not signed by <%v>: NOT_SIGNED_BY_ATTESTOR (the provider knows no attestor <%v>; check the trust config)", [name, name])
 
-hints(report, names) := concat("", [sprintf("; %v: %v -> %v", [f.attestor, f.reason, f.remediation]) |
+hints(report, names) := concat("", [sprintf("; %v: %v -> %v", [f.attestor, reason_text(f), f.remediation]) |
 	some f in object.get(report, "failures", [])
 	f.attestor in names
 ])
 
-image_failures(report) := concat("; ", [sprintf("%v -> %v", [f.reason, f.remediation]) |
+image_failures(report) := concat("; ", [sprintf("%v -> %v", [reason_text(f), f.remediation]) |
 	some f in object.get(report, "failures", [])
 ]) if {
 	count(object.get(report, "failures", [])) > 0
 } else := "no signature verified"
+
+# A valid signature the trust config's key lifecycle refuses: the message says which key or
+# identity, the revocation (reason, time) or the validity window, and the signing time used.
+lifecycle_reasons := {"KEY_REVOKED", "KEY_EXPIRED", "KEY_NOT_YET_VALID"}
+
+reason_text(failure) := sprintf("%v (%v)", [failure.reason, failure.detail]) if {
+	failure.reason in lifecycle_reasons
+	is_string(failure.detail)
+} else := failure.reason
 
 # -- attestations ---------------------------------------------------------------------------------
 

@@ -165,6 +165,57 @@ test_unsigned_is_denied_with_reason_and_remediation if {
 	)}
 }
 
+# -- key lifecycle: revoked and out-of-window keys deny, naming the key and why ---------------------
+
+revoked_image := "registry.example.com/team/old@sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+
+revoked_detail := "key dev-2025 of dev-team was revoked at 2026-03-01T09:00:00Z (leaked in a CI log); what is revoked never counts again, whenever it signed"
+
+lifecycle_failure(reason, detail) := object.union(failure("dev-team", reason), {"detail": detail})
+
+lifecycle_answers := {
+	revoked_image: report(revoked_image, [], [lifecycle_failure("KEY_REVOKED", revoked_detail)]),
+	signed_image: report(signed_image, [], [lifecycle_failure("KEY_EXPIRED", "key dev-2025 of dev-team was valid until 2026-01-01T00:00:00Z; the signature's time 2026-06-01T12:00:00Z (verification-time) is after it")]),
+	unsigned_image: report(unsigned_image, [], [{"attestor": "dev-team", "reason": "KEY_NOT_YET_VALID", "remediation": "sign it with a dev-team key valid now"}]),
+}
+
+provider_lifecycle(request) := {
+	"responses": [[key, lifecycle_answers[key]] | some key in request.keys],
+	"errors": [],
+	"status_code": 200,
+	"system_error": "",
+}
+
+lifecycle_messages(obj, parameters) := {v.msg | some v in signetimagesignatures.violation with input as inp(obj, parameters)
+	with signetimagesignatures.external_data as provider_lifecycle}
+
+test_a_revoked_key_is_denied_naming_the_key_the_reason_and_the_time if {
+	lifecycle_messages(pod([container("old", revoked_image)]), require_dev) == {sprintf(
+		"container <old> image <%v>: not signed by <dev-team>: KEY_REVOKED (%v) -> sign registry.example.com/team/x@%v with a dev-team key",
+		[revoked_image, revoked_detail, digest],
+	)}
+}
+
+test_an_expired_key_is_denied_naming_the_window_and_the_time_used if {
+	some msg in lifecycle_messages(pod([container("app", signed_image)]), require_dev)
+	contains(msg, "not signed by <dev-team>: KEY_EXPIRED (key dev-2025 of dev-team was valid until 2026-01-01T00:00:00Z; the signature's time 2026-06-01T12:00:00Z (verification-time) is after it) -> ")
+}
+
+test_a_lifecycle_reason_without_detail_still_denies_by_its_code if {
+	lifecycle_messages(pod([container("tool", unsigned_image)]), require_dev) == {sprintf(
+		"container <tool> image <%v>: not signed by <dev-team>: KEY_NOT_YET_VALID -> sign it with a dev-team key valid now",
+		[unsigned_image],
+	)}
+}
+
+test_a_lifecycle_refusal_is_named_in_m_of_n_and_without_requirements if {
+	parameters := {"anyOf": {"attestors": ["dev-team", "security-team"], "minimum": 1}}
+	some short in lifecycle_messages(pod([container("old", revoked_image)]), parameters)
+	contains(short, sprintf("; dev-team: KEY_REVOKED (%v) -> ", [revoked_detail]))
+	some none in lifecycle_messages(pod([container("old", revoked_image)]), {})
+	contains(none, sprintf("not signed by any trusted attestor: KEY_REVOKED (%v) -> ", [revoked_detail]))
+}
+
 test_every_required_attestor_must_sign if {
 	msgs := messages(pod([container("app", signed_image)]), {"requiredAttestors": ["dev-team", "security-team"]}, "ok")
 	count(msgs) == 1

@@ -33,6 +33,7 @@ from signet.formats.verdict import PRECEDENCE, Verdict, attestor_failure, merge
 from signet.model.report import AttestationFact, Failure, Report, SignatureFact
 from signet.reasons import DeterministicFailure, Reason
 from signet.trust.model import Attestor, TrustConfig, TrustedKey
+from tests.unit.stamps import NOW, unstamped
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -147,7 +148,8 @@ def judged(
     digest: str = D1,
     classic: ClassicEvidence | None = None,
 ) -> Report:
-    report = judge(IMAGE, digest, Evidence(classic=classic, bundles=found), config)
+    report = judge(IMAGE, digest, Evidence(classic=classic, bundles=found), config, now=NOW)
+    report = unstamped(report)
     # Every configured attestor is either verified or explained, exactly once.
     explained = [f.attestor for f in report.failures if f.attestor is not None]
     assert sorted(explained) == sorted({a.name for a in config.attestors} - set(report.verified))
@@ -757,6 +759,9 @@ def test_merge_between_equals_keeps_the_first_formats_detail() -> None:
 
 def test_the_precedence_is_the_documented_one() -> None:
     assert PRECEDENCE == (
+        Reason.KEY_REVOKED,
+        Reason.KEY_EXPIRED,
+        Reason.KEY_NOT_YET_VALID,
         Reason.DIGEST_MISMATCH,
         Reason.SIGNATURE_INVALID,
         Reason.LIMIT_EXCEEDED,

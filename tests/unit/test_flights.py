@@ -457,6 +457,7 @@ async def test_a_real_verification_crosses_the_process_boundary() -> None:
     from signet.formats.cosign_classic.verify import ClassicEvidence
     from signet.formats.judge import Evidence, judge
     from tests.support import vectors
+    from tests.unit.stamps import NOW
 
     layers = vectors.layers("dir-img-cosign-valid")
     manifest = cosign.parse_signature_manifest(
@@ -467,10 +468,11 @@ async def test_a_real_verification_crosses_the_process_boundary() -> None:
         classic=ClassicEvidence(manifest, {layers[0].digest: layers[0].payload, "x": broken})
     )
     digest = vectors.signed_digest("dir-img-cosign-valid")
+    trust = vectors.trust()
     pool = CpuPool(processes=True)
     try:
-        report = await pool.run(1, judge, "i", digest, evidence, vectors.trust())
+        report = await pool.run(1, functools.partial(judge, now=NOW), "i", digest, evidence, trust)
     finally:
         pool.close()
-    assert report == judge("i", digest, evidence, vectors.trust())
+    assert report == judge("i", digest, evidence, trust, now=NOW)
     assert report.verified == ("a",)

@@ -24,6 +24,7 @@ PURE_PREFIXES = (
     "signet.attest.",
     "signet.reasons",
     "signet.trust.model",
+    "signet.trust.lifecycle",
     "signet.keyless.",
 )
 # Within a format's folder everything is pure except how its evidence is found.

@@ -168,7 +168,7 @@ def attestor_with(fields: str) -> str:
         # Unknown fields, at every level.
         (
             ONE + "extra: 1\n",
-            ["unknown field 'extra'", "allowed: attestors, auth, registries, version"],
+            ["unknown field 'extra'", "allowed: attestors, auth, registries, revoked, version"],
         ),
         (
             "version: 1\nattestors: [{name: a, color: red, keys: [{file: k.pub}]}]\n",
@@ -206,11 +206,11 @@ def attestor_with(fields: str) -> str:
         # Keys.
         (
             "version: 1\nattestors: [{name: a, keys: [{file: k.pub, pem: x}]}]\n",
-            ["attestor 'a' keys[0]", "exactly one of 'pem' or 'file'"],
+            ["attestor 'a' keys[0]", "exactly one of 'pem', 'file' or 'pkcs11'"],
         ),
         (
             "version: 1\nattestors: [{name: a, keys: [{id: x}]}]\n",
-            ["attestor 'a' keys[0]", "exactly one of 'pem' or 'file'"],
+            ["attestor 'a' keys[0]", "exactly one of 'pem', 'file' or 'pkcs11'"],
         ),
         (
             "version: 1\nattestors: [{name: a, keys: [{file: k.pub}, {file: missing.pub}]}]\n",

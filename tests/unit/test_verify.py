@@ -24,6 +24,7 @@ from signet.model.reference import is_sha256_digest
 from signet.model.report import REPORT_VERSION, Failure, Report, SignatureFact
 from signet.reasons import DeterministicFailure, Reason
 from signet.trust.model import Attestor, TrustConfig, TrustedKey
+from tests.unit.stamps import NOW, unstamped
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -97,8 +98,11 @@ def assert_report_v1(report: Report, config: TrustConfig) -> dict[str, Any]:
     assert document["digest"] is None or is_sha256_digest(document["digest"])
     assert all(isinstance(name, str) for name in document["verified"])
     for signature in document["signatures"]:
-        assert list(signature) == ["attestor", "key", "format", "scheme"]
-        assert all(isinstance(value, str) and value for value in signature.values())
+        assert list(signature)[:4] == ["attestor", "key", "format", "scheme"]
+        assert set(signature) <= {*list(signature)[:4], "keyless", "signedAt", "timeSource"}
+        assert all(
+            isinstance(signature[name], str) and signature[name] for name in list(signature)[:4]
+        )
     for failure in document["failures"]:
         assert list(failure)[:3] == ["attestor", "reason", "remediation"]
         assert set(failure) <= {"attestor", "reason", "remediation", "detail"}
@@ -113,7 +117,7 @@ def assert_report_v1(report: Report, config: TrustConfig) -> dict[str, Any]:
 
 
 def classic(image: str, digest: str, found: ClassicEvidence | None, config: TrustConfig) -> Report:
-    return judge(image, digest, Evidence(classic=found), config)
+    return unstamped(judge(image, digest, Evidence(classic=found), config, now=NOW))
 
 
 def judged(found: ClassicEvidence | None, config: TrustConfig, image: str = IMAGE) -> Report:
@@ -413,7 +417,9 @@ def test_failure_report_for_an_image_that_could_not_be_judged() -> None:
 
 
 def test_report_v1_document() -> None:
-    document = judged(evidence(signed(DEV)), trust(dev=DEV, sec=SEC)).to_json()
+    config = trust(dev=DEV, sec=SEC)
+    document = judge(IMAGE, D1, Evidence(classic=evidence(signed(DEV))), config, now=NOW).to_json()
+    assert_report_v1(Report.from_json(document), config)
     assert document == {
         "version": 1,
         "image": IMAGE,
@@ -425,6 +431,8 @@ def test_report_v1_document() -> None:
                 "key": "dev-0",
                 "format": "cosign-classic",
                 "scheme": "ecdsa-p256-sha256",
+                "signedAt": "2026-06-01T12:00:00Z",
+                "timeSource": "verification-time",
             }
         ],
         "failures": [
@@ -472,6 +480,9 @@ def test_transient_reasons_are_the_contracts() -> None:
         "DIGEST_MISMATCH",
         "LIMIT_EXCEEDED",
         "UNSUPPORTED_FORMAT",
+        "KEY_REVOKED",
+        "KEY_EXPIRED",
+        "KEY_NOT_YET_VALID",
     }
 
 

@@ -19,7 +19,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 import nacl.exceptions
 import nacl.secret
@@ -29,7 +29,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from signet.crypto.keys import PublicKey, UnusableKey, load_public_key_pem
 
-__all__ = ["KEY_TYPES", "PrivateKey", "encrypt_cosign_key", "generate", "load_private_key"]
+__all__ = [
+    "KEY_TYPES",
+    "PrivateKey",
+    "Signer",
+    "encrypt_cosign_key",
+    "generate",
+    "load_private_key",
+]
 
 _PEM_TYPES: Final = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY")
 _SCRYPT_PARAMS: Final = {(32768, 8, 1), (65536, 8, 1), (131072, 8, 1)}
@@ -39,6 +46,15 @@ _SCRYPT_MAXMEM: Final = 256 * 1024 * 1024
 KEY_TYPES: Final = ("p256", "p384", "p521", "ed25519", "rsa2048", "rsa3072", "rsa4096")
 
 _PrivateKeyTypes = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+
+
+class Signer(Protocol):
+    """What `signet sign` signs with: a `PrivateKey`, or a key on a PKCS#11 token."""
+
+    @property
+    def public(self) -> PublicKey: ...
+
+    def sign(self, message: bytes) -> tuple[bytes, str]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,9 @@ format adds one of each here.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
 from signet.formats.cosign_classic import verify as classic
@@ -45,11 +47,20 @@ def judge(
     trust: TrustConfig,
     *,
     max_checks: int = MAX_SIGNATURE_CHECKS,
+    now: datetime | None = None,
 ) -> Report:
-    """The report for `digest` (the exact digest being admitted) from all its evidence."""
+    """The report for `digest` (the exact digest being admitted) from all its evidence, judged
+    at `now` (the time of verification; default: the clock's). Key validity windows are judged
+    at that time, so the report is good only until the next window boundary of the trust
+    config (`Report.valid_until`)."""
+    now = now or datetime.now(UTC)
     budget = Budget(max_checks)
     verdicts = (
-        classic.verify(image, digest, evidence.classic, trust, budget),
-        bundles.verify(image, digest, evidence.bundles, trust, budget),
+        classic.verify(image, digest, evidence.classic, trust, budget, now),
+        bundles.verify(image, digest, evidence.bundles, trust, budget, now),
     )
-    return merge(image, digest, trust, verdicts)
+    report = merge(image, digest, trust, verdicts)
+    boundary = trust.next_boundary(now)
+    if boundary is None:
+        return report
+    return dataclasses.replace(report, valid_until=boundary.timestamp())

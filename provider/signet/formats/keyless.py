@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from signet.formats.envelopes import OUT_OF_BUDGET, OutOfBudget
+from signet.formats.lifecycle import identity_refusal, stamp
 from signet.formats.verdict import Budget
 from signet.keyless.verify import KeylessEvidence, KeylessSignature, verify
 from signet.model.report import KeylessFact
 from signet.reasons import DeterministicFailure, Reason
+from signet.trust.lifecycle import Revocations, SigningTime, TimeSource
 from signet.trust.model import Attestor
 
 __all__ = ["KEYLESS_CHECK_COST", "KeylessChecks", "KeylessSigner"]
@@ -38,6 +40,16 @@ class KeylessSigner:
         return self.signature.identity.subject
 
     @property
+    def when(self) -> SigningTime:
+        """The earliest trusted signing time, which the identity's window was judged at."""
+        source = TimeSource(self.signature.time_source.split(" ", 1)[0])
+        return SigningTime(self.signature.signed_at, source)
+
+    @property
+    def stamp(self) -> tuple[str, str]:
+        return stamp(self.when)
+
+    @property
     def fact(self) -> KeylessFact:
         signed = self.signature
         return KeylessFact(
@@ -54,8 +66,9 @@ class KeylessSigner:
 class KeylessChecks:
     """The keyless verifications of one image, each done at most once."""
 
-    def __init__(self, budget: Budget) -> None:
+    def __init__(self, budget: Budget, revocations: Revocations) -> None:
         self.budget = budget
+        self.revocations = revocations
         self._results: dict[
             tuple[str, KeylessEvidence, tuple[str, bool, bool]],
             KeylessSignature | DeterministicFailure,
@@ -82,8 +95,20 @@ class KeylessChecks:
         if isinstance(result, DeterministicFailure):
             return result
         identity = result.identity
-        if any(accepted.matches(identity) for accepted in attestor.keyless.identities):
-            return KeylessSigner(result)
+        matched = [i for i in attestor.keyless.identities if i.matches(identity)]
+        if matched:
+            signer = KeylessSigner(result)
+            refused = identity_refusal(
+                self.revocations,
+                attestor,
+                matched,
+                identity.subject,
+                identity.issuer,
+                result.certificate,
+                name,
+                signer.when,
+            )
+            return signer if refused is None else refused
         accepted = "; ".join(i.describe() for i in attestor.keyless.identities[:3])
         return DeterministicFailure(
             Reason.NOT_SIGNED_BY_ATTESTOR,

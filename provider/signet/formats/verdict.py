@@ -8,8 +8,10 @@ at most one failure per attestor, image-level problems, and the attestations it 
 
 1. An attestor verified by any format is verified (each format that verified it is listed).
 2. Otherwise its reason is the most specific one any format gives, in `PRECEDENCE` order (and
-   for a keyless attestor, the remediation speaks of identities):
-   a valid signature over another digest (DIGEST_MISMATCH) says most, then a corrupt or tampered
+   for a keyless attestor, the remediation speaks of identities): a valid signature over
+   exactly this digest that the trust config's lifecycle refuses (KEY_REVOKED, KEY_EXPIRED,
+   KEY_NOT_YET_VALID: the attestor did sign, with a key that no longer or not yet counts) says
+   most, then a valid signature over another digest (DIGEST_MISMATCH), a corrupt or tampered
    signature (SIGNATURE_INVALID), a check given up (LIMIT_EXCEEDED), signatures by someone else
    (NOT_SIGNED_BY_ATTESTOR), evidence Signet cannot judge (UNSUPPORTED_FORMAT), and nothing at
    all (NO_SIGNATURE) says least. Between equals, the first format's detail is kept.
@@ -40,6 +42,9 @@ __all__ = [
 ]
 
 PRECEDENCE = (
+    Reason.KEY_REVOKED,
+    Reason.KEY_EXPIRED,
+    Reason.KEY_NOT_YET_VALID,
     Reason.DIGEST_MISMATCH,
     Reason.SIGNATURE_INVALID,
     Reason.LIMIT_EXCEEDED,

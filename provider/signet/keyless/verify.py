@@ -28,6 +28,7 @@ issued is NOT_SIGNED_BY_ATTESTOR (someone else's signature), anything else SIGNA
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -78,6 +79,8 @@ class KeylessSignature:
     time_source: str  # "timestamp-authority <uri>" or "transparency-log <url>"
     log_index: int | None = None
     log_url: str | None = None
+    # The leaf certificate's serial number and issuer (RFC 4514), which a revocation may name.
+    certificate: tuple[int, str] | None = None
 
 
 def verify(
@@ -163,7 +166,12 @@ def verify(
         if source == "timestamp-authority"
         else f"transparency-log {log_url}"
     )
-    return KeylessSignature(identity, scheme, signed_at, source_name, log_index, log_url)
+    with warnings.catch_warnings():  # a CA's odd attribute (a 3-letter country) is not ours
+        warnings.simplefilter("ignore", UserWarning)
+        certificate = (leaf.serial_number, leaf.issuer.rfc4514_string())
+    return KeylessSignature(
+        identity, scheme, signed_at, source_name, log_index, log_url, certificate
+    )
 
 
 def _authority_uri(authorities: tuple[Authority, ...]) -> str:

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from signet.model.remediation import remediation
 from signet.reasons import Reason
 
 __all__ = [
     "REPORT_VERSION",
+    "TIME_SOURCES",
     "AttestationFact",
     "Failure",
     "KeylessFact",
@@ -77,6 +79,13 @@ class SignatureFact:
     format: str
     scheme: str
     keyless: KeylessFact | None = None
+    # The time the key's validity window was judged at (RFC 3339, UTC), and who vouches for it:
+    # "transparency-log", "timestamp-authority" or "verification-time".
+    signed_at: str | None = None
+    time_source: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_time(self.signed_at, self.time_source)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -87,17 +96,18 @@ class SignatureFact:
         }
         if self.keyless is not None:
             out["keyless"] = self.keyless.to_json()
-        return out
+        return _with_time(out, self.signed_at, self.time_source)
 
     @classmethod
     def from_json(cls, data: object, where: str) -> SignatureFact:
-        fields = _fields(data, where, _SIGNATURE, ("keyless",))
+        fields = _fields(data, where, _SIGNATURE, ("keyless", *_TIME))
         return cls(
             _text(fields, "attestor", where),
             _text(fields, "key", where),
             _text(fields, "format", where),
             _text(fields, "scheme", where),
             _keyless(fields, where),
+            *_time(fields, where),
         )
 
 
@@ -114,6 +124,11 @@ class AttestationFact:
     predicate_type: str
     facts: tuple[tuple[str, str], ...] = ()
     keyless: KeylessFact | None = None
+    signed_at: str | None = None  # as for SignatureFact
+    time_source: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_time(self.signed_at, self.time_source)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -125,11 +140,11 @@ class AttestationFact:
         }
         if self.keyless is not None:
             out["keyless"] = self.keyless.to_json()
-        return out
+        return _with_time(out, self.signed_at, self.time_source)
 
     @classmethod
     def from_json(cls, data: object, where: str) -> AttestationFact:
-        fields = _fields(data, where, _ATTESTATION, ("keyless",))
+        fields = _fields(data, where, _ATTESTATION, ("keyless", *_TIME))
         return cls(
             _text(fields, "attestor", where),
             _text(fields, "key", where),
@@ -137,6 +152,7 @@ class AttestationFact:
             _text(fields, "predicateType", where),
             _pairs(fields, "facts", where),
             _keyless(fields, where),
+            *_time(fields, where),
         )
 
 
@@ -188,6 +204,10 @@ class Report:
     failures: tuple[Failure, ...] = ()
     attestations: tuple[AttestationFact, ...] = ()
     version: int = field(default=REPORT_VERSION)
+    # Not part of the report's JSON: the wall-clock instant (epoch seconds) after which this
+    # verdict may not be reused, because a key's validity window judged at the time of
+    # verification opens or closes then; None when time cannot change it.
+    valid_until: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         named = {s.attestor for s in self.signatures}
@@ -296,51 +316,36 @@ def _pairs(fields: Mapping[str, object], name: str, where: str) -> tuple[tuple[s
     return tuple(value.items())
 
 
+_TIME = ("signedAt", "timeSource")
+TIME_SOURCES = ("transparency-log", "timestamp-authority", "verification-time")
+
+
+def _check_time(signed_at: str | None, source: str | None) -> None:
+    if (signed_at is None) != (source is None):
+        raise ValueError("a signing time and its source come together")
+    if source is not None and source not in TIME_SOURCES:
+        raise ValueError(f"unknown time source {source!r}")
+
+
+def _with_time(out: dict[str, Any], signed_at: str | None, source: str | None) -> dict[str, Any]:
+    if signed_at is not None:
+        out["signedAt"] = signed_at
+        out["timeSource"] = source
+    return out
+
+
+def _time(fields: Mapping[str, object], where: str) -> tuple[str | None, str | None]:
+    if ("signedAt" in fields) != ("timeSource" in fields):
+        raise ValueError(f"{where}: signedAt and timeSource come together")
+    if "signedAt" not in fields:
+        return None, None
+    source = _text(fields, "timeSource", where)
+    if source not in TIME_SOURCES:
+        raise ValueError(f"{where}.timeSource: expected one of {', '.join(TIME_SOURCES)}")
+    return _text(fields, "signedAt", where), source
+
+
 def _keyless(fields: Mapping[str, object], where: str) -> KeylessFact | None:
     if "keyless" not in fields:
         return None
     return KeylessFact.from_json(fields["keyless"], f"{where}.keyless")
-
-
-def remediation(
-    reason: Reason, *, image: str, attestor: str | None = None, keyless: bool = False
-) -> str:
-    """A one-line instruction for the person who reads the denial (`keyless`: the attestor is
-    identities Fulcio certifies, not keys)."""
-    if keyless and attestor:
-        as_identity = f"keyless as an identity of {attestor}"
-        keyless_texts = {
-            Reason.NO_SIGNATURE: (
-                f"sign {image} {as_identity} (cosign sign, with that identity's OIDC token)"
-            ),
-            Reason.NOT_SIGNED_BY_ATTESTOR: (
-                f"sign {image} {as_identity}, or add the signer's identity to {attestor}"
-            ),
-            Reason.SIGNATURE_INVALID: (
-                f"re-sign {image} {as_identity}; the stored signature does not verify"
-            ),
-            Reason.DIGEST_MISMATCH: (
-                f"sign {image} itself {as_identity}; the signature found names another digest"
-            ),
-            Reason.UNSUPPORTED_FORMAT: (
-                f"sign {image} {as_identity} as cosign does (a .sig tag or a Sigstore bundle)"
-            ),
-        }
-        if reason in keyless_texts:
-            return keyless_texts[reason]
-    who = f"a {attestor} key" if attestor else "a trusted key"
-    texts = {
-        Reason.INVALID_REFERENCE: f"fix the image reference {image!r} in the pod spec",
-        Reason.IMAGE_NOT_FOUND: f"push {image} to its registry, or correct the reference",
-        Reason.NO_SIGNATURE: f"sign {image} with {who} (signet sign / cosign sign)",
-        Reason.NOT_SIGNED_BY_ATTESTOR: f"sign {image} with {who}",
-        Reason.SIGNATURE_INVALID: f"re-sign {image} with {who}; its stored signature is corrupt",
-        Reason.DIGEST_MISMATCH: (
-            f"sign {image} itself with {who}; the signature found names another digest"
-        ),
-        Reason.LIMIT_EXCEEDED: f"remove surplus signatures and referrers from {image}",
-        Reason.UNSUPPORTED_FORMAT: (
-            f"sign {image} with {who} as cosign does (a .sig tag or a Sigstore bundle)"
-        ),
-    }
-    return texts.get(reason, f"retry later; {reason} is not about the image itself")

@@ -59,6 +59,14 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.lifecycle_refusals = Counter(
+            "signet_lifecycle_refusals",
+            "Verifications in which an attestor's valid signatures were all refused by the "
+            "trust config's revocations or validity windows, by attestor and reason "
+            "(KEY_REVOKED, KEY_EXPIRED, KEY_NOT_YET_VALID)",
+            ["attestor", "reason"],
+            registry=self.registry,
+        )
         self.verifications = Counter(
             "signet_verifications",
             "Signature evaluations actually run (cache misses)",

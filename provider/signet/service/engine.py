@@ -292,6 +292,8 @@ class Engine:
             found = await self._shared.lookup(verdict_key)
             if found is not None:
                 report, lifetime = found
+                # No answer built on it may outlive it (a key window may close meanwhile).
+                report = dataclasses.replace(report, valid_until=time.time() + lifetime)
                 self._verdicts.put(verdict_key, report, min(lifetime, self._lifetime(report)))
                 return report
         if checking is None:  # nothing queued for these signatures yet: fetch them
@@ -344,9 +346,17 @@ class Engine:
         self._verdicts.put(verdict_key, report, lifetime)
         if self._shared is not None:
             self._shared.share(verdict_key, report, lifetime)
+        for failure in report.failures:
+            if failure.reason.lifecycle and failure.attestor is not None:
+                self._metrics.lifecycle_refusals.labels(failure.attestor, failure.reason).inc()
 
     def _lifetime(self, report: Report) -> float:
-        return self.settings.failed_ttl if report.failures else self.settings.verified_ttl
+        """How long a verdict may be reused: never past the instant a key's validity window,
+        judged at the time of verification, opens or closes (`Report.valid_until`)."""
+        lifetime = self.settings.failed_ttl if report.failures else self.settings.verified_ttl
+        if report.valid_until is not None:
+            lifetime = min(lifetime, report.valid_until - time.time())
+        return lifetime
 
     async def _timed(self, work: Coroutine[Any, Any, T]) -> T:
         try:

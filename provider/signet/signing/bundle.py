@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from signet.attest.dsse import IN_TOTO_PAYLOAD_TYPE, pae
 from signet.attest.statement import COSIGN_SIGN_PREDICATE
-from signet.crypto.keyfile import PrivateKey
+from signet.crypto.keyfile import Signer
 from signet.formats.sigstore_bundle.referrer import EMPTY_MEDIA_TYPE, PREDICATE_ANNOTATION
 from signet.model.reference import Reference
 from signet.oci.client import RegistryClient
@@ -55,7 +55,7 @@ def statement(digest: str) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
-def bundle(payload: bytes, signature: bytes, key: PrivateKey) -> bytes:
+def bundle(payload: bytes, signature: bytes, key: Signer) -> bytes:
     hint = base64.b64encode(bytes.fromhex(key.public.fingerprint)).decode()
     document = {
         "mediaType": BUNDLE_MEDIA_TYPE,
@@ -69,7 +69,7 @@ def bundle(payload: bytes, signature: bytes, key: PrivateKey) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
-async def sign_bundle(registry: RegistryClient, ref: Reference, key: PrivateKey) -> SignedBundle:
+async def sign_bundle(registry: RegistryClient, ref: Reference, key: Signer) -> SignedBundle:
     # Step 1
     digest = await registry.resolve(ref)
     image = await registry.manifest(ref, digest)

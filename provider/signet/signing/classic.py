@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from signet.crypto.keyfile import PrivateKey
+from signet.crypto.keyfile import Signer
 from signet.formats.cosign_classic import manifest as cosign
 from signet.model.reference import Reference
 from signet.oci.client import RegistryClient
@@ -27,7 +27,7 @@ class Signed:
     appended: bool
 
 
-async def sign_image(registry: RegistryClient, ref: Reference, key: PrivateKey) -> Signed:
+async def sign_image(registry: RegistryClient, ref: Reference, key: Signer) -> Signed:
     digest = await registry.resolve(ref)
     payload = cosign.make_payload(ref.name, digest)
     signature, scheme = key.sign(payload)

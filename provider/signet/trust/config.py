@@ -9,15 +9,17 @@ covers everything that can change a verdict, and is part of every verdict's cach
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
 from signet.crypto.keys import UnusableKey, load_public_key_pem
+from signet.crypto.pkcs11 import read_public_key
 from signet.keyless.certificate import CLAIMS
-from signet.keyless.root import TrustedRoot, TrustedRootError, parse_trusted_root
+from signet.trust.config_lifecycle import WINDOW_FIELDS, KeyReference, resolve, revocations, window
+from signet.trust.lifecycle import Revocation, Revocations
 from signet.trust.model import (
     CONFIG_VERSION,
     Attestor,
@@ -28,13 +30,13 @@ from signet.trust.model import (
     TrustConfigError,
     TrustedKey,
 )
+from signet.trust.source import StrictLoader, Where
 
 __all__ = ["load"]
 
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 _MAX_PATTERN = 1024
-_MAX_TRUSTED_ROOT_BYTES = 4 * 1024 * 1024
 
 
 def load(path: Path | str) -> TrustConfig:
@@ -54,8 +56,10 @@ def load(path: Path | str) -> TrustConfig:
     docker_config: Path | None = None
     key_files: list[Path] = []
     owners: dict[str, Path] = {}
+    revoked: list[Revocation | KeyReference] = []
     for file in files:
-        part = _load_file(file)
+        part, part_revoked = _load_file(file)
+        revoked.extend(part_revoked)
         key_files.extend(part.key_files)
         for attestor in part.attestors:
             if attestor.name in owners:
@@ -78,7 +82,12 @@ def load(path: Path | str) -> TrustConfig:
     _refuse_shared_keys(attestors, owners)
     _refuse_shared_identities(attestors, owners)
     return TrustConfig(
-        tuple(attestors), tuple(registries), docker_config, tuple(files), tuple(key_files)
+        tuple(attestors),
+        tuple(registries),
+        docker_config,
+        tuple(files),
+        tuple(key_files),
+        Revocations(resolve(revoked, attestors)),
     )
 
 
@@ -121,7 +130,7 @@ def _refuse_shared_identities(attestors: list[Attestor], owners: dict[str, Path]
                 )
 
 
-def _load_file(file: Path) -> TrustConfig:
+def _load_file(file: Path) -> tuple[TrustConfig, list[Revocation | KeyReference]]:
     try:
         raw = file.read_bytes()
     except OSError as exc:
@@ -129,15 +138,15 @@ def _load_file(file: Path) -> TrustConfig:
     if len(raw) > _MAX_CONFIG_BYTES:
         raise TrustConfigError(f"{file}: larger than {_MAX_CONFIG_BYTES} bytes")
     try:
-        document = yaml.load(raw, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.load(raw, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise TrustConfigError(f"{file}: not valid YAML: {exc}") from exc
-    where = _Where(file)
+    where = Where(file)
     if document is None:
         where.fail(
             "", "the file is empty; a trust config starts with `version: 1` and lists attestors"
         )
-    top = where.mapping(document, "", {"version", "attestors", "registries", "auth"})
+    top = where.mapping(document, "", {"version", "attestors", "registries", "auth", "revoked"})
     version = top.get("version")
     if type(version) is not int or version != CONFIG_VERSION:  # not `true`, not 1.0
         where.fail("", f"version must be {CONFIG_VERSION}, not {version!r}")
@@ -160,10 +169,12 @@ def _load_file(file: Path) -> TrustConfig:
         docker_config = where.relative_path(
             where.string(auth.get("docker_config"), "auth.docker_config")
         )
-    return TrustConfig(attestors, registries, docker_config, (file,), tuple(where.files_read))
+    revoked = revocations(where, where.sequence(top.get("revoked", []), "revoked"))
+    part = TrustConfig(attestors, registries, docker_config, (file,), tuple(where.files_read))
+    return part, revoked
 
 
-def _attestor(where: _Where, at: str, item: Any) -> Attestor:
+def _attestor(where: Where, at: str, item: Any) -> Attestor:
     # Name the attestor in every message once its name can be read, even before validating it.
     named = item.get("name") if isinstance(item, dict) else None
     fields = where.mapping(
@@ -192,27 +203,32 @@ def _attestor(where: _Where, at: str, item: Any) -> Attestor:
     return Attestor(name, tuple(keys))
 
 
-def _key(where: _Where, at: str, item: Any) -> TrustedKey:
-    fields = where.mapping(item, at, {"id", "pem", "file"})
-    if ("pem" in fields) == ("file" in fields):
-        where.fail(at, "give exactly one of 'pem' or 'file'")
+def _key(where: Where, at: str, item: Any) -> TrustedKey:
+    fields = where.mapping(item, at, {"id", "pem", "file", "pkcs11", *WINDOW_FIELDS})
+    if sum(name in fields for name in ("pem", "file", "pkcs11")) != 1:
+        where.fail(at, "give exactly one of 'pem', 'file' or 'pkcs11' (a token's public key)")
     if "pem" in fields:
         pem = where.string(fields["pem"], f"{at}.pem").encode()
-    else:
+    elif "file" in fields:
         key_path = where.relative_path(where.string(fields["file"], f"{at}.file"))
         try:
             pem = key_path.read_bytes()
         except OSError as exc:
             where.fail(at, f"cannot read key file {key_path}: {exc.strerror}")
     try:
-        key = load_public_key_pem(pem)
+        # A token's public key is read now, at every load and reload, and never per request.
+        key = (
+            read_public_key(where.string(fields["pkcs11"], f"{at}.pkcs11"))
+            if "pkcs11" in fields
+            else load_public_key_pem(pem)
+        )
     except UnusableKey as exc:
         where.fail(at, str(exc))
     key_id = where.string(fields["id"], f"{at}.id") if "id" in fields else key.short_id
-    return TrustedKey(key_id, key)
+    return TrustedKey(key_id, key, window(where, at, _window_fields(fields)))
 
 
-def _keyless(where: _Where, at: str, item: Any) -> Keyless:
+def _keyless(where: Where, at: str, item: Any) -> Keyless:
     fields = where.mapping(
         item, at, {"trustedRoot", "identities", "transparencyLog", "certificateTransparency"}
     )
@@ -251,9 +267,9 @@ def _keyless(where: _Where, at: str, item: Any) -> Keyless:
     return Keyless(root, identities, flags["transparencyLog"], flags["certificateTransparency"])
 
 
-def _identity(where: _Where, at: str, item: Any) -> KeylessIdentity:
+def _identity(where: Where, at: str, item: Any) -> KeylessIdentity:
     fields = where.mapping(
-        item, at, {"issuer", "issuerRegExp", "subject", "subjectRegExp", "claims"}
+        item, at, {"issuer", "issuerRegExp", "subject", "subjectRegExp", "claims", *WINDOW_FIELDS}
     )
     issuer, issuer_pattern = _exact_or_pattern(where, at, fields, "issuer")
     subject, subject_pattern = _exact_or_pattern(where, at, fields, "subject")
@@ -262,11 +278,16 @@ def _identity(where: _Where, at: str, item: Any) -> KeylessIdentity:
         (str(name), where.string(value, f"{at}.claims.{name}"))
         for name, value in sorted(claims.items())
     )
-    return KeylessIdentity(issuer, subject, subject_pattern, pairs, issuer_pattern)
+    bounds = window(where, at, _window_fields(fields))
+    return KeylessIdentity(issuer, subject, subject_pattern, pairs, issuer_pattern, bounds)
+
+
+def _window_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if name in WINDOW_FIELDS}
 
 
 def _exact_or_pattern(
-    where: _Where, at: str, fields: Mapping[str, Any], name: str
+    where: Where, at: str, fields: Mapping[str, Any], name: str
 ) -> tuple[str | None, re.Pattern[str] | None]:
     """`name` (exact) or `nameRegExp` (matched against the whole value): exactly one."""
     regexp = f"{name}RegExp"
@@ -283,7 +304,7 @@ def _exact_or_pattern(
         where.fail(f"{at}.{regexp}", f"not a regular expression: {exc}")
 
 
-def _registry(where: _Where, at: str, item: Any) -> RegistrySettings:
+def _registry(where: Where, at: str, item: Any) -> RegistrySettings:
     fields = where.mapping(item, at, {"host", "insecure", "ca_file", "realms"})
     host = where.string(fields.get("host"), f"{at}.host").lower()
     if "/" in host or "://" in host:
@@ -305,79 +326,3 @@ def _registry(where: _Where, at: str, item: Any) -> RegistrySettings:
         for i, r in enumerate(where.sequence(fields.get("realms", []), f"{at}.realms"))
     )
     return RegistrySettings(host, insecure, ca_pem, realms)
-
-
-class _Where:
-    """Builds error messages that name the file and the place in it."""
-
-    def __init__(self, file: Path) -> None:
-        self.file = file
-        self.files_read: list[Path] = []
-
-    def fail(self, at: str, problem: str) -> NoReturn:
-        prefix = f"{self.file}: {at}: " if at else f"{self.file}: "
-        raise TrustConfigError(prefix + problem)
-
-    def mapping(self, value: Any, at: str, allowed: Iterable[str]) -> Mapping[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(at, f"expected a mapping, found {type(value).__name__}")
-        unknown = sorted(str(k) for k in set(value) - set(allowed))
-        if unknown:
-            self.fail(at, f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
-        mapping: Mapping[str, Any] = value
-        return mapping
-
-    def sequence(self, value: Any, at: str) -> list[Any]:
-        if not isinstance(value, list):
-            self.fail(at, f"expected a list, found {type(value).__name__}")
-        items: list[Any] = value
-        return items
-
-    def string(self, value: Any, at: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(at, "expected a non-empty string")
-        text: str = value
-        return text
-
-    def trusted_root(self, path: Path, at: str) -> TrustedRoot:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            self.fail(at, f"cannot read {path}: {exc.strerror}")
-        if len(raw) > _MAX_TRUSTED_ROOT_BYTES:
-            self.fail(at, f"{path} is larger than {_MAX_TRUSTED_ROOT_BYTES} bytes")
-        try:
-            return parse_trusted_root(raw)
-        except TrustedRootError as exc:
-            self.fail(at, f"{path}: {exc}")
-
-    def relative_path(self, text: str) -> Path:
-        path = Path(text)
-        path = path if path.is_absolute() else self.file.parent / path
-        self.files_read.append(path)
-        return path
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"a {type(key).__name__} cannot be a mapping key", key_node.start_mark
-            ) from None
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 from signet.crypto.keys import PublicKey
 from signet.keyless.certificate import Identity
 from signet.keyless.root import TrustedRoot
+from signet.trust.lifecycle import NOTHING_REVOKED, UNBOUNDED, Revocations, Window
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from pathlib import Path
 
 __all__ = [
@@ -41,6 +43,7 @@ class TrustConfigError(ValueError):
 class TrustedKey:
     id: str
     key: PublicKey
+    window: Window = UNBOUNDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class KeylessIdentity:
     subject_pattern: re.Pattern[str] | None = None
     claims: tuple[tuple[str, str], ...] = ()
     issuer_pattern: re.Pattern[str] | None = None
+    window: Window = UNBOUNDED
 
     def __post_init__(self) -> None:
         if (self.subject is None) == (self.subject_pattern is None):
@@ -78,7 +82,13 @@ class KeylessIdentity:
 
     def canonical(self) -> list[object]:
         patterns = [p.pattern if p else None for p in (self.subject_pattern, self.issuer_pattern)]
-        return [self.issuer, self.subject, *patterns, [list(c) for c in self.claims]]
+        claims = [list(c) for c in self.claims]
+        return [self.issuer, self.subject, *patterns, claims, *_window(self.window)]
+
+
+def _window(window: Window) -> list[object]:
+    """A window in a fingerprint, only when it bounds anything (unbounded keys keep theirs)."""
+    return [window.canonical()] if window.bounded else []
 
 
 def _matches(value: str, exact: str | None, pattern: re.Pattern[str] | None) -> bool:
@@ -136,8 +146,10 @@ class TrustConfig:
     sources: tuple[Path, ...] = ()
     # Key and CA files the config refers to: a change to one of them is a change to the config.
     key_files: tuple[Path, ...] = ()
+    revocations: Revocations = NOTHING_REVOKED
 
-    # SHA-256 over the attestors and their keys: a key change changes every cache key.
+    # SHA-256 over the attestors, their keys and windows, and the revocations: a change to any
+    # of them changes every cache key.
     fingerprint: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -147,13 +159,29 @@ class TrustConfig:
         canonical = [
             [
                 a.name,
-                [[k.id, k.key.fingerprint] for k in a.keys],
+                [[k.id, k.key.fingerprint, *_window(k.window)] for k in a.keys],
                 *([a.keyless.canonical()] if a.keyless else []),
             ]
             for a in self.attestors
         ]
-        blob = json.dumps([CONFIG_VERSION, canonical], separators=(",", ":")).encode()
+        lifecycle = self.revocations.canonical()
+        blob = json.dumps(
+            [CONFIG_VERSION, canonical, *([lifecycle] if lifecycle else [])], separators=(",", ":")
+        ).encode()
         object.__setattr__(self, "fingerprint", hashlib.sha256(blob).hexdigest())
+
+    def next_boundary(self, now: datetime) -> datetime | None:
+        """The first instant after `now` at which a key's window opens or closes. Key windows
+        are judged at the time of verification, so a verdict reached at `now` may not be reused
+        past this instant. (Keyless identities are judged at trusted times the evidence carries,
+        which do not move.)"""
+        edges = [
+            edge
+            for attestor in self.attestors
+            for trusted in attestor.keys
+            if (edge := trusted.window.next_boundary(now)) is not None
+        ]
+        return min(edges, default=None)
 
     def registry(self, host: str) -> RegistrySettings | None:
         for settings in self.registries:

@@ -9,6 +9,8 @@
 3. The in-toto statement (v0.1 in every cosign version) must name the admitted digest among its
    subjects; the verified predicate type and its facts are reported. An attestation is never a
    signature, whatever its predicate type.
+4. An attestation by a revoked key (or identity, certificate, envelope) or made outside the
+   signer's validity window is not reported (`formats.lifecycle`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from signet.attest.dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, parse_envelope
@@ -24,6 +27,7 @@ from signet.attest.statement import parse_statement
 from signet.formats.cosign_classic.manifest import KeylessMaterial, keyless_material
 from signet.formats.envelopes import Signer, check_envelope
 from signet.formats.keyless import KeylessChecks, KeylessSigner
+from signet.formats.lifecycle import key_refusal, stamp, verification_time
 from signet.formats.verdict import Budget
 from signet.keyless.tlog import SignedContent
 from signet.keyless.verify import KeylessEvidence
@@ -101,9 +105,14 @@ def attestation_layers(raw: bytes) -> tuple[AttestationLayer, ...]:
 
 
 def verify_attestations(
-    digest: str, envelopes: Sequence[FetchedEnvelope], trust: TrustConfig, budget: Budget
+    digest: str,
+    envelopes: Sequence[FetchedEnvelope],
+    trust: TrustConfig,
+    budget: Budget,
+    now: datetime,
 ) -> tuple[tuple[AttestationFact, ...], tuple[DeterministicFailure, ...]]:
-    """The verified attestations about `digest`, and what was wrong with unusable envelopes."""
+    """The verified attestations about `digest`, and what was wrong with unusable envelopes
+    (`now`: the time of verification, which key-based envelopes are judged at)."""
     problems: list[DeterministicFailure] = []
     parsed: list[tuple[FetchedEnvelope, Envelope]] = []
     for fetched in envelopes:  # Step 1
@@ -118,7 +127,8 @@ def verify_attestations(
         if envelope.payload_type == IN_TOTO_PAYLOAD_TYPE:
             parsed.append((fetched, envelope))
     made: list[AttestationFact] = []
-    checks = KeylessChecks(budget)
+    checks = KeylessChecks(budget, trust.revocations)
+    when = verification_time(now)
     for attestor in trust.attestors:
         for fetched, envelope in parsed:
             signer = _signer(fetched, envelope, attestor, checks, budget)  # Step 2
@@ -128,18 +138,20 @@ def verify_attestations(
                 statement = parse_statement(envelope.payload)
             except DeterministicFailure:
                 continue
-            if statement.names(digest):  # Step 3
-                facts = provenance_facts(statement.predicate_type, statement.predicate)
-                key_id, keyless = (
-                    (signer.key_id, signer.fact)
-                    if isinstance(signer, KeylessSigner)
-                    else (signer.key.id, None)
+            if not statement.names(digest):  # Step 3
+                continue
+            if isinstance(signer, KeylessSigner):  # its lifecycle was judged with its identity
+                key_id, keyless, signed = signer.key_id, signer.fact, signer.stamp
+            elif key_refusal(trust.revocations, attestor, signer.key, fetched.digest, when):
+                continue  # Step 4
+            else:
+                key_id, keyless, signed = signer.key.id, None, stamp(when)
+            facts = provenance_facts(statement.predicate_type, statement.predicate)
+            made.append(
+                AttestationFact(
+                    attestor.name, key_id, FORMAT, statement.predicate_type, facts, keyless, *signed
                 )
-                made.append(
-                    AttestationFact(
-                        attestor.name, key_id, FORMAT, statement.predicate_type, facts, keyless
-                    )
-                )
+            )
     return tuple(dict.fromkeys(made)), tuple(problems)
 
 

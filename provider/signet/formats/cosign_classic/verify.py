@@ -13,7 +13,11 @@ For an image whose manifest digest D the registry resolved and we checked:
 4. Only for a signature that verified: parse the payload, and require that its
    `critical.image.docker-manifest-digest` equals D. A valid signature over another digest is a
    copied or replayed signature (DIGEST_MISMATCH), never a pass.
-5. An attestor is verified when at least one of its keys passed 3 and 4. Every other attestor gets
+5. The trust config's lifecycle (`formats.lifecycle`): a signature that passed 3 and 4 does not
+   count when its key, certificate, identity or layer is revoked, or when its trusted signing
+   time (keyless: the log or timestamp time; a key: the time of verification) lies outside the
+   key's or identity's validity window.
+6. An attestor is verified when at least one of its keys passed 3 to 5. Every other attestor gets
    the most specific reason the evidence supports, with a remediation.
 
 Step 3 is the costly one, and an attacker chooses how many signatures an image carries, so each
@@ -29,6 +33,7 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from signet.formats.cosign_classic.attestations import FetchedEnvelope, verify_attestations
@@ -39,11 +44,13 @@ from signet.formats.cosign_classic.manifest import (
 )
 from signet.formats.envelopes import OutOfBudget
 from signet.formats.keyless import KEYLESS_CHECK_COST, KeylessChecks, KeylessSigner
+from signet.formats.lifecycle import key_refusal, stamp, verification_time
 from signet.formats.verdict import Budget, Verdict, attestor_failure, most_specific, problem
 from signet.keyless.tlog import SignedContent
 from signet.keyless.verify import KeylessEvidence
 from signet.model.report import Failure, SignatureFact
 from signet.reasons import DeterministicFailure, Reason
+from signet.trust.lifecycle import Revocations
 from signet.trust.model import Attestor, TrustConfig
 
 __all__ = ["FORMAT", "ClassicEvidence", "estimated_checks", "verify"]
@@ -82,14 +89,20 @@ def estimated_checks(evidence: ClassicEvidence | None, trust: TrustConfig, limit
 
 
 def verify(
-    image: str, digest: str, evidence: ClassicEvidence | None, trust: TrustConfig, budget: Budget
+    image: str,
+    digest: str,
+    evidence: ClassicEvidence | None,
+    trust: TrustConfig,
+    budget: Budget,
+    now: datetime,
 ) -> Verdict:
-    """Judge the evidence for `digest` (the exact digest being admitted) against `trust`:
-    signatures first, then (with what is left of the budget) attestations."""
+    """Judge the evidence for `digest` (the exact digest being admitted) against `trust` at
+    `now` (the time of verification): signatures first, then (with what is left of the budget)
+    attestations."""
     if evidence is None:
         return Verdict()
-    verdict = _verify_signatures(image, digest, evidence, trust, budget)
-    attested, unusable = verify_attestations(digest, evidence.attestations, trust, budget)
+    verdict = _verify_signatures(image, digest, evidence, trust, budget, now)
+    attested, unusable = verify_attestations(digest, evidence.attestations, trust, budget, now)
     problems = (*evidence.attestation_problems, *unusable)
     return dataclasses.replace(
         verdict,
@@ -99,7 +112,12 @@ def verify(
 
 
 def _verify_signatures(
-    image: str, digest: str, evidence: ClassicEvidence, trust: TrustConfig, budget: Budget
+    image: str,
+    digest: str,
+    evidence: ClassicEvidence,
+    trust: TrustConfig,
+    budget: Budget,
+    now: datetime,
 ) -> Verdict:
     # Step 1: no signature manifest at all (`merge` says NO_SIGNATURE unless another format
     # has more to say).
@@ -122,13 +140,14 @@ def _verify_signatures(
 
     signatures: list[SignatureFact] = []
     failures: list[Failure] = []
-    checks = KeylessChecks(budget)
+    checks = KeylessChecks(budget, trust.revocations)
     for attestor in trust.attestors:
         if attestor.keyless is not None:
             fact, failure = _judge_keyless(image, digest, attestor, usable, problems, checks)
         else:
-            layers = [(payload, layer.signature) for payload, layer in usable]
-            fact, failure = _judge_attestor(image, digest, attestor, layers, problems, budget)
+            fact, failure = _judge_attestor(
+                image, digest, attestor, usable, problems, budget, trust.revocations, now
+            )
         if fact is not None:
             signatures.append(fact)
         if failure is not None:
@@ -187,7 +206,12 @@ def _judge_keyless(
             )
             continue
         fact = SignatureFact(
-            attestor.name, signer.key_id, FORMAT, signer.signature.scheme, signer.fact
+            attestor.name,
+            signer.key_id,
+            FORMAT,
+            signer.signature.scheme,
+            signer.fact,
+            *signer.stamp,
         )
         return fact, None
     if failed:
@@ -231,18 +255,23 @@ def _judge_attestor(
     image: str,
     digest: str,
     attestor: Attestor,
-    layers: list[tuple[bytes, bytes]],
+    layers: list[tuple[bytes, SignatureLayer]],
     problems: list[DeterministicFailure],
     budget: Budget,
+    revocations: Revocations,
+    now: datetime,
 ) -> tuple[SignatureFact | None, Failure | None]:
     def failed(reason: Reason, detail: str) -> tuple[None, Failure]:
         return None, attestor_failure(reason, image, attestor.name, detail, digest)
 
     other_digests: list[str] = []
     bad_payloads: list[str] = []
+    refused: list[DeterministicFailure] = []
+    when = verification_time(now)
     # Step 3: signature over the exact payload bytes, by each key of this attestor.
     for trusted in attestor.keys:
-        for payload_bytes, signature in layers:
+        for payload_bytes, layer in layers:
+            signature = layer.signature
             cost = trusted.key.check_cost(signature)
             if cost == 0:
                 continue
@@ -266,9 +295,19 @@ def _judge_attestor(
             if payload.digest != digest:
                 other_digests.append(payload.digest)
                 continue
-            # Step 5: one valid signature by one of the attestor's keys is enough.
-            return SignatureFact(attestor.name, trusted.id, FORMAT, scheme), None
+            # Step 5: the key's lifecycle, at the time of verification.
+            refusal = key_refusal(revocations, attestor, trusted, layer.digest, when)
+            if refusal is not None:
+                refused.append(refusal)
+                continue
+            # Step 6: one valid signature by one of the attestor's keys is enough.
+            return SignatureFact(
+                attestor.name, trusted.id, FORMAT, scheme, None, *stamp(when)
+            ), None
 
+    if refused:
+        worst = most_specific(refused)
+        return failed(worst.reason, worst.message)
     if other_digests:
         detail = f"a {attestor.name} signature names {other_digests[0]}, not {digest}"
         return failed(Reason.DIGEST_MISMATCH, detail)

@@ -13,18 +13,24 @@
    (`formats.keyless`).
 4. Only for an envelope that verified: parse the in-toto statement and require that one of its
    subjects is exactly D; a valid envelope about another digest is DIGEST_MISMATCH.
-5. A statement whose predicate type is cosign's signature type
+5. The trust config's lifecycle (`formats.lifecycle`): a signature or attestation whose key,
+   certificate, identity or referrer is revoked, or whose trusted signing time (keyless: the
+   log or timestamp time; a key: the time of verification) lies outside the key's or
+   identity's validity window, does not count.
+6. A statement whose predicate type is cosign's signature type
    (`https://sigstore.dev/cosign/sign/v1`) is a signature by that attestor. Any other predicate
    is an attestation, reported with its facts and **never** a signature: an image that carries
    only attestations is NO_SIGNATURE.
-6. An attestor without a signature gets the most specific reason: DIGEST_MISMATCH, then
+7. An attestor without a signature gets the most specific reason: a lifecycle refusal
+   (KEY_REVOKED, KEY_EXPIRED, KEY_NOT_YET_VALID), then DIGEST_MISMATCH, then
    SIGNATURE_INVALID (an unusable statement, or an envelope whose key hint names one of the
    attestor's keys but does not verify under it: tampered), NO_SIGNATURE when every bundle is an
    attestation, then why a keyless check failed, else NOT_SIGNED_BY_ATTESTOR.
 
 A bundle's key hint is used only for that diagnosis, never to choose a key. Transparency-log
-entries in a key-based bundle are not checked (the key is the trust); the report says so by
-giving the format, not a log index.
+entries and timestamps in a key-based bundle are not checked (the key is the trust; a key
+attestor names no trusted root to check them against), so a key's window is judged at the time
+of verification, and the report says so (`timeSource: verification-time`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final
 
 from signet.attest.dsse import IN_TOTO_PAYLOAD_TYPE
@@ -40,6 +47,7 @@ from signet.attest.statement import COSIGN_SIGN_PREDICATE as SIGN
 from signet.attest.statement import parse_statement
 from signet.formats.envelopes import OutOfBudget, Signer, check_envelope
 from signet.formats.keyless import KEYLESS_CHECK_COST, KeylessChecks, KeylessSigner
+from signet.formats.lifecycle import key_refusal, stamp, verification_time
 from signet.formats.sigstore_bundle.bundle import Bundle, parse_bundle
 from signet.formats.verdict import Budget, Verdict, attestor_failure, most_specific, problem
 from signet.keyless.tlog import SignedContent
@@ -89,15 +97,21 @@ def estimated_checks(evidence: BundleEvidence | None, trust: TrustConfig, limit:
 
 
 def verify(
-    image: str, digest: str, evidence: BundleEvidence | None, trust: TrustConfig, budget: Budget
+    image: str,
+    digest: str,
+    evidence: BundleEvidence | None,
+    trust: TrustConfig,
+    budget: Budget,
+    now: datetime,
 ) -> Verdict:
+    """Judge the bundles for `digest` against `trust` at `now` (the time of verification)."""
     if evidence is None or not (evidence.bundles or evidence.foreign_subjects or evidence.problems):
         return Verdict()
     # Step 2: parse, and set aside what cannot count.
     problems = list(evidence.problems)
     envelopes: list[tuple[FetchedBundle, Bundle]] = []
     keyless = 0
-    checks = KeylessChecks(budget)
+    checks = KeylessChecks(budget, trust.revocations)
     for fetched in evidence.bundles:
         try:
             if isinstance(fetched.content, DeterministicFailure):
@@ -136,7 +150,7 @@ def verify(
     attestations: list[AttestationFact] = []
     for attestor in trust.attestors:
         fact, unmet, made = _judge_attestor(
-            image, digest, attestor, envelopes, evidence.foreign_subjects, checks, budget
+            image, digest, attestor, envelopes, evidence.foreign_subjects, checks, budget, now
         )
         signatures.extend([fact] if fact else [])
         failures.extend([unmet] if unmet else [])
@@ -165,6 +179,7 @@ def _judge_attestor(
     foreign: tuple[str, ...],
     checks: KeylessChecks,
     budget: Budget,
+    now: datetime,
 ) -> tuple[SignatureFact | None, Failure | None, list[AttestationFact]]:
     hints = {_hint(trusted.key.fingerprint) for trusted in attestor.keys}
     fact: SignatureFact | None = None
@@ -172,13 +187,14 @@ def _judge_attestor(
     other_digests: list[str] = list(foreign)
     unusable: list[str] = []
     keyless_failures: list[DeterministicFailure] = []
+    refused: list[DeterministicFailure] = []
     attested = {f.referrer for f, _ in envelopes if f.predicate_hint not in (None, SIGN)}
     for fetched, bundle in envelopes:
         assert bundle.envelope is not None
         # Step 3: the envelope's signature, by one of this attestor's keys or identities.
         signer = _signer(fetched, bundle, attestor, checks, budget)
         if isinstance(signer, DeterministicFailure):
-            keyless_failures.append(signer)
+            (refused if signer.reason.lifecycle else keyless_failures).append(signer)
             continue
         if signer is None:
             if bundle.key_hint is not None and bundle.key_hint in hints:
@@ -194,7 +210,7 @@ def _judge_attestor(
             )
             gave_up = attestor_failure(Reason.LIMIT_EXCEEDED, image, attestor.name, detail, digest)
             return fact, None if fact else gave_up, made
-        key_id, scheme, keyless = _signed_by(signer)
+        key_id, scheme, keyless, signed = _signed_by(signer, now)
         # Step 4: what was signed must be about exactly D.
         try:
             statement = parse_statement(bundle.envelope.payload)
@@ -206,21 +222,31 @@ def _judge_attestor(
                 statement.subject_digests[0] if statement.subject_digests else "no sha256 digest"
             )
             continue
-        # Step 5: a signature, or an attestation (never both).
+        # Step 5: the key's lifecycle (a keyless signer's was judged with its identity).
+        if isinstance(signer, Signer):
+            when = verification_time(now)
+            refusal = key_refusal(checks.revocations, attestor, signer.key, fetched.referrer, when)
+            if refusal is not None:
+                refused.append(refusal)
+                continue
+        # Step 6: a signature, or an attestation (never both).
         if statement.is_signature:
-            fact = fact or SignatureFact(attestor.name, key_id, FORMAT, scheme, keyless)
+            fact = fact or SignatureFact(attestor.name, key_id, FORMAT, scheme, keyless, *signed)
         else:
             facts = provenance_facts(statement.predicate_type, statement.predicate)
             attested.add(fetched.referrer)
             made.append(
                 AttestationFact(
-                    attestor.name, key_id, FORMAT, statement.predicate_type, facts, keyless
+                    attestor.name, key_id, FORMAT, statement.predicate_type, facts, keyless, *signed
                 )
             )
     if fact is not None:
         return fact, None, made
-    # Step 6: the most specific reason.
-    if other_digests:
+    # Step 7: the most specific reason.
+    if refused:
+        worst = most_specific(refused)
+        detail, reason = worst.message, worst.reason
+    elif other_digests:
         detail = f"a {attestor.name} bundle names {other_digests[0]}, not {digest}"
         if foreign and other_digests[0] == foreign[0]:
             detail = f"a referrer of {digest} is about {foreign[0]} (copied from another image?)"
@@ -261,10 +287,12 @@ def _signer(
     return check_envelope(bundle.envelope, attestor, budget)
 
 
-def _signed_by(signer: Signer | KeylessSigner) -> tuple[str, str, KeylessFact | None]:
+def _signed_by(
+    signer: Signer | KeylessSigner, now: datetime
+) -> tuple[str, str, KeylessFact | None, tuple[str, str]]:
     if isinstance(signer, KeylessSigner):
-        return signer.key_id, signer.signature.scheme, signer.fact
-    return signer.key.id, signer.scheme, None
+        return signer.key_id, signer.signature.scheme, signer.fact, signer.stamp
+    return signer.key.id, signer.scheme, None, stamp(verification_time(now))
 
 
 def keyless_evidence(bundle: Bundle, artifact: bytes | None = None) -> KeylessEvidence:
