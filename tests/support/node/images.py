@@ -45,6 +45,9 @@ PROVIDER_IMAGE = "localhost/signet:test"
 PAUSE = ROOT / ".tools" / "pause-v1.34.4" / "pause"
 PAUSE_IMAGE = "localhost/signet-pause:v1.34.4"
 PYTHON = "3.11"  # bookworm's python3; the wheels are chosen for it
+# `pip download` judges dependency markers by the interpreter running it, not the target's, so
+# what bookworm's 3.11.2 needs besides is named here (redis: `python_full_version < "3.11.3"`).
+FOR_BOOKWORMS_PYTHON = ("async-timeout==5.0.1",)
 GLIBC_MINOR = 36  # bookworm's glibc 2.36: manylinux_2_17 .. manylinux_2_36 wheels run on it
 ROOTFS_ARGS = [
     "--variant=essential",
@@ -130,6 +133,7 @@ def wheelhouse() -> Path:
     requirements = [
         *project["project"]["dependencies"],
         *project["build-system"]["requires"],
+        *FOR_BOOKWORMS_PYTHON,
         f"pip=={pip_version}",
     ]
     platforms = [f"manylinux_2_{minor}_x86_64" for minor in range(GLIBC_MINOR, 16, -1)]
