@@ -38,6 +38,7 @@ from signet.http.wire import response
 from signet.model.reference import InvalidReference, Reference, parse
 from signet.model.report import Report
 from signet.observe.logs import configure_logging
+from signet.oci.breaker import BreakerSettings
 from signet.oci.client import Limits, RegistryClient
 from signet.reasons import DeterministicFailure, TransientFailure
 from signet.service.engine import Answer, EngineSettings, Outcome
@@ -140,6 +141,14 @@ def _build_parser() -> argparse.ArgumentParser:
         type=float,
         default=2.0,
         help="seconds per registry request (default %(default)s)",
+    )
+    serve.add_argument(
+        "--registry-breaker-failures",
+        type=int,
+        default=BreakerSettings().failures,
+        help="registry outages in a row (refused, timed out, 5xx, 429) after which calls to "
+        "that host fail at once until a probe succeeds; 0 turns the breaker off "
+        "(default %(default)s)",
     )
     serve.add_argument(
         "--pin-mode",
@@ -277,7 +286,10 @@ def _serve(args: argparse.Namespace) -> int:
             deadline=args.deadline, mutate_deadline=args.mutate_deadline, pin_mode=args.pin_mode
         ),
         app=AppSettings(max_body_bytes=args.max_body_bytes, max_keys=args.max_keys),
-        limits=Limits(request_timeout=args.registry_timeout),
+        limits=Limits(
+            request_timeout=args.registry_timeout,
+            breaker=BreakerSettings(failures=args.registry_breaker_failures),
+        ),
         health_port=args.health_port,
         shared_cache=shared_cache,
     )

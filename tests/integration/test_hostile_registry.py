@@ -28,7 +28,15 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Provider
     with run_hostile_registry() as host:
         config = write_trust(work, {"ci": [key]}, [host])
         with run_provider(
-            config, work / "provider", "--deadline", "1.5", "--registry-timeout", "1"
+            config,
+            work / "provider",
+            "--deadline",
+            "1.5",
+            "--registry-timeout",
+            "1",
+            # each case is its own misbehaviour of one host: no breaker between them
+            "--registry-breaker-failures",
+            "0",
         ) as provider:
             yield provider, host
 

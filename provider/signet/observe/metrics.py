@@ -53,6 +53,19 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.registry_breaker_state = Gauge(
+            "signet_registry_breaker_state",
+            "Each registry host's circuit breaker: 0 closed, 1 open (calls fail at once), "
+            "2 half-open (one probe call goes through)",
+            ["host"],
+            registry=self.registry,
+        )
+        self.registry_breaker_rejections = Counter(
+            "signet_registry_breaker_rejections",
+            "Registry calls refused at once because the host's circuit breaker was open, by host",
+            ["host"],
+            registry=self.registry,
+        )
         self.trust_reloads = Counter(
             "signet_trust_reloads",
             "Trust-config reloads, by result",

@@ -8,7 +8,8 @@ Registries are attacker-controlled input: anyone who can create a pod can name o
   reachable addresses, unless its host is configured;
 - credentials go only where `auth` allows, never along a redirect to another origin;
 - plain HTTP only for registries the trust config lists as `insecure`;
-- at most a few calls per registry host at a time (see `slots`).
+- at most a few calls per registry host at a time (see `slots`), and none while the host's
+  circuit breaker is open (see `breaker`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import ssl
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import httpcore
@@ -29,6 +30,13 @@ import httpx
 from signet.model.reference import Reference, is_sha256_digest
 from signet.observe.metrics import Metrics
 from signet.oci.auth import Authenticator
+from signet.oci.breaker import (
+    Breakers,
+    BreakerSettings,
+    State,
+    outage_of_failure,
+    outage_of_status,
+)
 from signet.oci.dns import Resolver
 from signet.oci.egress import EgressTransport, Policy
 from signet.oci.media import MANIFEST_ACCEPT, OCI_INDEX
@@ -56,6 +64,7 @@ class Limits:
     # Calls running against one registry host at a time, and calls waiting for a turn.
     per_host: int = 16
     max_waiting_per_host: int = 256
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +110,9 @@ class RegistryClient:
         )
         self._contexts: dict[bytes | None, ssl.SSLContext] = {}
         self._slots = HostSlots(self._limits.per_host, self._limits.max_waiting_per_host)
+        self._breakers = Breakers(
+            self._limits.breaker, on_state=self._breaker_state, on_reject=self._breaker_rejected
+        )
         self._auth = Authenticator(trust, self._settings, self._send_for_token)
         self._counted_hosts: set[str] = set()
         self._closing: set[asyncio.Future[None]] = set()
@@ -274,20 +286,41 @@ class RegistryClient:
         scope = f"repository:{ref.repository}:{actions}"
         # The wait for a turn is bounded by the caller (its flight or request deadline); the
         # call itself, once it runs, by the request timeout.
-        async with self._slots.slot(host):
-            try:
-                async with asyncio.timeout(self._limits.request_timeout):
-                    response, body = await self._send_authorized(
-                        host, settings, scope, method, url, headers, content, max_bytes
-                    )
-            except TimeoutError as exc:
-                self._count(host, "timeout")
-                raise TransientFailure(
-                    Reason.REGISTRY_TIMEOUT,
-                    f"{host} did not answer {method} {_path_of(url)} "
-                    f"within {self._limits.request_timeout}s",
-                ) from exc
+        probe = self._breakers.admit(host)
+        try:
+            async with self._slots.slot(host):
+                try:
+                    async with asyncio.timeout(self._limits.request_timeout):
+                        response, body = await self._send_authorized(
+                            host, settings, scope, method, url, headers, content, max_bytes
+                        )
+                except TimeoutError as exc:
+                    self._count(host, "timeout")
+                    raise TransientFailure(
+                        Reason.REGISTRY_TIMEOUT,
+                        f"{host} did not answer {method} {_path_of(url)} "
+                        f"within {self._limits.request_timeout}s",
+                    ) from exc
+        except TransientFailure as failure:
+            outage = outage_of_failure(failure)
+            if outage is None:
+                self._breakers.abandoned(host, probe)
+            else:
+                self._breakers.failed(host, probe, outage)
+            raise
+        except DeterministicFailure:
+            self._breakers.succeeded(host, probe)  # an answer, if not a good one
+            raise
+        except BaseException:
+            self._breakers.abandoned(host, probe)
+            raise
         status = response.status_code
+        why = f"{status} to {method} {_path_of(url)}"
+        outage = outage_of_status(status, response.headers, why)
+        if outage is None:
+            self._breakers.succeeded(host, probe)
+        else:
+            self._breakers.failed(host, probe, outage)
         if status in ok or (status == 404 and method in ("GET", "HEAD")):
             return response, body
         raise _status_failure(host, method, url, status, response.headers)
@@ -481,6 +514,14 @@ class RegistryClient:
     def _time(self, host: str, seconds: float) -> None:
         if self._metrics is not None:
             self._metrics.registry_seconds.labels(self._label(host)).observe(seconds)
+
+    def _breaker_state(self, host: str, state: State) -> None:
+        if self._metrics is not None:
+            self._metrics.registry_breaker_state.labels(self._label(host)).set(state)
+
+    def _breaker_rejected(self, host: str) -> None:
+        if self._metrics is not None:
+            self._metrics.registry_breaker_rejections.labels(self._label(host)).inc()
 
     def _label(self, host: str) -> str:
         """The host as a label value; past _MAX_HOST_LABELS distinct hosts, `other`."""
