@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from tests.support import cosign
-from tests.support.flaky_registry import run_flaky_registry
 from tests.support.images import push_image
 from tests.support.provider import Provider, run_provider
 from tests.support.registry import run_registry
+from tests.support.stalling import run_stalling_registry
 
 from .helpers import write_trust
 
@@ -50,7 +50,7 @@ def test_a_registry_that_is_down_fails_fast_and_recovers(tmp_path: Path) -> None
     with (
         run_registry(tmp_path / "upstream") as upstream,
         run_registry(tmp_path / "healthy") as healthy,
-        run_flaky_registry(upstream.url) as flaky,
+        run_stalling_registry(upstream.url) as flaky,
     ):
         keys = cosign.generate_key_pair(COSIGN, tmp_path / "keys")
         digests = {}
@@ -61,7 +61,7 @@ def test_a_registry_that_is_down_fails_fast_and_recovers(tmp_path: Path) -> None
         healthy_image = f"{healthy.host}/app:v1"
         config = write_trust(tmp_path, {"ci": [keys.public]}, [flaky.host, healthy.host])
         with run_provider(config, tmp_path / "provider", "--registry-breaker-failures", "3") as p:
-            flaky.down.set()
+            flaky.down = True
             for _ in range(3):  # three outages in a row open the breaker
                 response, _ = _validate(p, down_image)
                 assert "REGISTRY_UNAVAILABLE" in response["systemError"], response
@@ -75,7 +75,7 @@ def test_a_registry_that_is_down_fails_fast_and_recovers(tmp_path: Path) -> None
             assert "failing fast" in response["systemError"], response
             assert _verified(response, healthy_image) == ["ci"], response
 
-            flaky.down.clear()
+            flaky.down = False
             deadline = time.monotonic() + 15  # the cool-down (5 s), then one probe
             while _verified(_validate(p, down_image)[0], down_image) != ["ci"]:
                 assert time.monotonic() < deadline, "the registry's images never verified again"

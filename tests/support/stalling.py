@@ -2,7 +2,8 @@
 
 Everything is passed through to the registry behind it, unchanged; while `stall_tags` is set, a
 manifest request by tag (not by digest) waits that many seconds first, and while `stall_all` is
-set every request does, as an overloaded registry or one an attacker controls can.
+set every request does, as an overloaded registry or one an attacker controls can; while `down`
+is set every request is answered 503, as a load balancer reports an outage.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ class StallingRegistry:
     host: str  # 127.0.0.1:PORT
     stall_tags: float = 0.0
     stall_all: float = 0.0
+    down: bool = False
     tag_lookups: int = 0
+    calls: int = 0
 
 
 @contextlib.contextmanager
@@ -42,6 +45,9 @@ def run_stalling_registry(upstream: str, port: int | None = None) -> Iterator[St
 
     async def forward(request: Request) -> Response:
         path = request.url.path
+        state.calls += 1
+        if state.down:
+            return Response(status_code=503)
         if state.stall_all and path != "/v2/":
             await asyncio.sleep(state.stall_all)
         reference = path.rsplit("/", 1)[-1]
