@@ -1,179 +1,75 @@
 """The benchmark, one command: `make bench` (or `python bench/run.py`).
 
-Measured side by side in one run, on 127.0.0.1 (this machine is shared and noisy, so the ratios
-are the figures to trust, not the absolute numbers):
+Signet (`signet serve`), Ratify (bench/ratify.py, v1.4.6 with its chart's settings) and a bare
+Python server answering from memory (bench/baseline.py), side by side in one run on 127.0.0.1:
+the same docker-registry (which counts the requests made to it), the same images signed in
+cosign's classic format, the same mTLS client. Every shape runs over every target, alternating,
+in `--rounds` rounds (the order reversed each round), and the rounds are merged:
 
-1. Warm: a 16-key ProviderRequest at 16 connections over mTLS, against `signet serve` with every
-   verdict cached, and against a bare starlette/uvicorn server answering the same request shape
-   from memory (bench/baseline.py). Throughput, p50, p99, and the ratio.
-2. Cold: one new image per request — cosign-classic-signed, and bundle-signed on a registry with
-   the referrers API and on one without; latency, and the registry requests it
-   took (from the provider's own metrics).
-3. Stampede: 100 concurrent requests for one new image; registry requests and verifications.
+1. RSS at rest of each target;
+2. warm, 16 keys per request, 16 keep-alive connections, closed loop (vegeta, or
+   bench/load.py when it gets more out of the bare server: `--generator`);
+3. warm, 2 keys per request (a typical Pod);
+4. a new TLS handshake per request (keep-alive off);
+5. cold: new images by tag in sequence on one connection, on the running server and on a
+   just-started one (its first request after the start against the median);
+6. burst: 100 requests released at once on 100 open connections for one new image;
+7. Gatekeeper's audit (bench/audit.py): 1,000 Pods over 100 images and 10,000 over 1,000, each
+   on a just-started server: time, deadlines, verifications per digest, RSS before and after.
 
-Results are printed and written to bench/results/latest.json.
+The machine has 2 cores and is shared, so the ratios from one run are the figures. Results are
+printed, with the issue's goals judged, and written to bench/results/latest.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import re
-import ssl
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import LoadResult, client_context, http_post, read_response, run_load  # noqa: E402
+from bench import shapes  # noqa: E402
+from bench.audit import AuditCluster, AuditScale, audit_cluster, audit_images, run_audit  # noqa: E402
+from bench.compare_generators import compare  # noqa: E402
+from bench.fixtures import BenchImage, CountedRegistry, publish, run_counted_registry  # noqa: E402
+from bench.report import judge, merge_rounds, render  # noqa: E402
+from bench.targets import (  # noqa: E402
+    BARE,
+    RATIFY,
+    SIGNET,
+    Target,
+    memory,
+    ratify_unavailable,
+    run_bare,
+    run_ratify_target,
+    run_signet,
+    wait_idle,
+)
 from signet.crypto.keyfile import generate, public_pem  # noqa: E402
-from signet.http.devcerts import DevCerts  # noqa: E402
 from signet.model.reference import parse  # noqa: E402
 from signet.oci.client import RegistryClient  # noqa: E402
 from signet.signing.bundle import sign_bundle  # noqa: E402
 from signet.signing.classic import sign_image  # noqa: E402
 from signet.trust.model import RegistrySettings, TrustConfig  # noqa: E402
-from tests.support.images import push_image  # noqa: E402
-from tests.support.procs import free_port  # noqa: E402
-from tests.support.provider import run_provider  # noqa: E402
-from tests.support.referrers_registry import run_referrers_registry  # noqa: E402
-from tests.support.registry import run_registry  # noqa: E402
 
-KEYS_PER_REQUEST = 16
-CONNECTIONS = 16
+WARM_KEYS = 16
+TYPICAL_POD_KEYS = 2
 
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per server")
-    parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--cold-images", type=int, default=20)
-    parser.add_argument("--paced-rate", type=float, default=200.0, help="requests/s, paced pass")
-    args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory(prefix="signet-bench-") as tmp, ExitStack() as stack:
-        work = Path(tmp)
-        registry = stack.enter_context(run_registry(work / "registry"))
-        key = generate("p256")
-        (work / "ci.pub").write_bytes(public_pem(key))
-        total = KEYS_PER_REQUEST + args.cold_images + 1
-        images = [f"{registry.host}/bench/app:{i}" for i in range(total)]
-        for i in range(total):
-            push_image(registry.url, "bench/app", str(i), seed=f"bench-{i}")
-        asyncio.run(sign_all(registry.host, images, key))
-        # Bundle-signed images (cosign v3's default), on a registry with the referrers API and on
-        # one without it (the tag schema).
-        referrers = stack.enter_context(run_referrers_registry(work / "referrers"))
-        bundled: dict[str, list[str]] = {}
-        for name, where in (("api", referrers), ("tag", registry)):
-            bundled[name] = [f"{where.host}/bench/bundled:{i}" for i in range(args.cold_images)]
-            for i in range(args.cold_images):
-                push_image(where.url, "bench/bundled", str(i), seed=f"bench-bundled-{name}-{i}")
-            asyncio.run(sign_all(where.host, bundled[name], key, bundle=True))
-        config = work / "trust.yaml"
-        config.write_text(
-            "version: 1\nattestors:\n  - name: ci\n    keys:\n"
-            f"      - file: {work / 'ci.pub'}\n"
-            f"registries:\n  - host: {registry.host}\n    insecure: true\n"
-            f"  - host: {referrers.host}\n    insecure: true\n"
-        )
-        provider = stack.enter_context(
-            run_provider(config, work / "provider", "--log-level", "INFO")
-        )
-        certs = provider.certs
-        context = client_context(certs.ca, certs.client_cert, certs.client_key)
-        warm_keys = images[:KEYS_PER_REQUEST]
-        cold_keys = images[KEYS_PER_REQUEST:-1]
-        stampede_key = images[-1]
-
-        # Warm the provider's cache and record its answers for the baseline to replay.
-        answers = _validate(provider.url, context, warm_keys)
-        baseline_port = free_port()
-        (work / "answers.json").write_text(json.dumps(answers))
-        stack.enter_context(_Baseline(work, certs, baseline_port))
-
-        request = http_post("/validate", "127.0.0.1", _request_body(warm_keys))
-        results: dict[str, Any] = {}
-
-        def closed_loop(port: int) -> dict[str, Any]:
-            return _summary(
-                asyncio.run(
-                    run_load(
-                        "127.0.0.1",
-                        port,
-                        context,
-                        request,
-                        connections=CONNECTIONS,
-                        seconds=args.seconds,
-                        warmup=args.warmup,
-                    )
-                )
-            )
-
-        results["baseline"] = closed_loop(baseline_port)
-        results["signet"] = closed_loop(provider.port)
-        # Second pass in reverse order, so drift on a shared machine hits both alike.
-        results["signet"] = _merge(results["signet"], closed_loop(provider.port))
-        results["baseline"] = _merge(results["baseline"], closed_loop(baseline_port))
-        results["warm_ratio"] = round(results["signet"]["rps"] / results["baseline"]["rps"], 3)
-        # Latency at a steady, realistic load (well below saturation), where queueing in the
-        # load generator and the server does not dominate the figure. Three alternating passes
-        # each: the machine is shared, so one pass's tail can be someone else's.
-        paced: dict[str, list[dict[str, Any]]] = {"baseline": [], "signet": []}
-        for _ in range(3):
-            for name, port in (("baseline", baseline_port), ("signet", provider.port)):
-                result = asyncio.run(
-                    run_load(
-                        "127.0.0.1",
-                        port,
-                        context,
-                        request,
-                        connections=CONNECTIONS,
-                        seconds=args.seconds,
-                        warmup=args.warmup,
-                        rate=args.paced_rate,
-                    )
-                )
-                paced[name].append(_summary(result))
-        for name, passes in paced.items():
-            results[f"{name}_paced"] = {
-                "p50_ms": statistics.median(p["p50_ms"] for p in passes),
-                "p99_ms": statistics.median(p["p99_ms"] for p in passes),
-                "p99_ms_passes": [p["p99_ms"] for p in passes],
-                "requests": sum(p["requests"] for p in passes),
-            }
-
-        results["cold"] = _cold(provider.url, context, cold_keys)
-        results["cold_bundle_api"] = _cold(provider.url, context, bundled["api"])
-        results["cold_bundle_tag"] = _cold(provider.url, context, bundled["tag"])
-        results["stampede"] = asyncio.run(_stampede(provider.url, context, stampede_key))
-        results["setup"] = {
-            "keys_per_request": KEYS_PER_REQUEST,
-            "connections": CONNECTIONS,
-            "seconds_per_pass": args.seconds,
-            "passes": 2,
-            "cpus": _cpus(),
-            "paced_rate": args.paced_rate,
-        }
-    _print(results)
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+Rounds = list[dict[str, dict[str, dict[str, Any]]]]  # shape -> target -> figures, per round
 
 
 async def sign_all(host: str, images: list[str], key: Any, *, bundle: bool = False) -> None:
+    """Sign `images` with Signet's own signer (bench/hostile.py uses it too)."""
     trust = TrustConfig((), (RegistrySettings(host, insecure=True),))
     client = RegistryClient(lambda: trust)
     try:
@@ -183,188 +79,249 @@ async def sign_all(host: str, images: list[str], key: Any, *, bundle: bool = Fal
         await client.aclose()
 
 
-def _request_body(keys: list[str]) -> bytes:
-    return json.dumps(
-        {
-            "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
-            "kind": "ProviderRequest",
-            "request": {"keys": keys},
-        }
-    ).encode()
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per pass")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each pass")
+    parser.add_argument("--rounds", type=int, default=2, help="at least 2: the order alternates")
+    parser.add_argument("--cold-images", type=int, default=20)
+    parser.add_argument("--audit-pods", type=int, default=10_000, help="the large audit's Pods")
+    parser.add_argument("--audit-images", type=int, default=1_000, help="...and its images")
+    parser.add_argument("--no-audit", action="store_true", help="skip the audit shape")
+    parser.add_argument("--no-ratify", action="store_true", help="Signet and the bare server only")
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "vegeta", "python"),
+        default="auto",
+        help="load generator of the throughput shapes; auto: whichever gets more req/s out of "
+        "the bare server at the start of the run (bench/compare_generators.py)",
+    )
+    parser.add_argument("--calibration-seconds", type=float, default=3.0)
+    return parser.parse_args()
 
 
-def _validate(url: str, context: ssl.SSLContext, keys: list[str]) -> dict[str, Any]:
-    with httpx.Client(verify=context, timeout=30) as client:
-        answer = client.post(f"{url}/validate", content=_request_body(keys)).json()
-    items = answer["response"]["items"]
-    assert answer["response"]["systemError"] == "", answer
-    assert all(item["value"]["verified"] == ["ci"] for item in items), items
-    return {item["key"]: item["value"] for item in items}
+@dataclass
+class Bench:
+    """Everything one run measures with: the registry, the keys of each shape, the running
+    targets and how to start a new one of each."""
+
+    registry: CountedRegistry
+    warm_keys: list[str]
+    start_keys: list[str]  # new to every just-started server
+    cold_keys: dict[tuple[int, str], list[str]]  # (round, target) -> new images
+    burst_keys: dict[tuple[int, str], str]  # (round, target) -> a new image
+    clusters: dict[str, AuditCluster]
+    running: dict[str, Target] = field(default_factory=dict)
+    start: dict[str, Callable[[Path], AbstractContextManager[Target]]] = field(default_factory=dict)
+    rest: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-class _Baseline:
-    """The baseline server as a process, for the length of a `with` block."""
-
-    def __init__(self, work: Path, certs: DevCerts, port: int) -> None:
-        self.args = [
-            sys.executable,
-            str(ROOT / "bench" / "baseline.py"),
-            "--port",
-            str(port),
-            "--cert",
-            str(certs.server_cert),
-            "--key",
-            str(certs.server_key),
-            "--client-ca",
-            str(certs.ca),
-            "--answers",
-            str(work / "answers.json"),
+def prepare(
+    stack: ExitStack, work: Path, args: argparse.Namespace, scales: list[AuditScale]
+) -> Bench:
+    registry = stack.enter_context(run_counted_registry(work / "registry"))
+    key, stranger = generate("p256"), generate("p256")
+    public_key = work / "ci.pub"
+    public_key.write_bytes(public_pem(key))
+    warm = [BenchImage("bench/warm", str(i)) for i in range(WARM_KEYS)]
+    start = [BenchImage("bench/start", str(i)) for i in range(args.cold_images)]
+    where = [(number, name) for number in range(args.rounds) for name in (SIGNET, RATIFY)]
+    cold = {
+        (number, name): [
+            BenchImage("bench/cold", f"{number}-{name}-{i}") for i in range(args.cold_images)
         ]
-        self.port = port
-        self.context = client_context(certs.ca, certs.client_cert, certs.client_key)
-
-    def __enter__(self) -> subprocess.Popen[bytes]:
-        self.process = subprocess.Popen(
-            self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with httpx.Client(verify=self.context, timeout=2) as client:
-                    client.post(
-                        f"https://127.0.0.1:{self.port}/validate", content=_request_body([])
-                    )
-                return self.process
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("the baseline server did not start")
-
-    def __exit__(self, *_: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-def _registry_calls(client: httpx.Client, url: str) -> float:
-    text = client.get(f"{url}/metrics").text
-    return sum(
-        float(v) for v in re.findall(r"^signet_registry_requests_total\{[^}]*\} (\S+)$", text, re.M)
-    )
-
-
-def _metric(client: httpx.Client, url: str, name: str) -> float:
-    match = re.search(rf"^{name} (\S+)$", client.get(f"{url}/metrics").text, re.M)
-    return float(match.group(1)) if match else 0.0
-
-
-def _cold(url: str, context: ssl.SSLContext, keys: list[str]) -> dict[str, Any]:
-    latencies, calls = [], []
-    with httpx.Client(verify=context, timeout=30) as client:
-        client.post(f"{url}/validate", content=_request_body([]))  # connection established
-        for key in keys:
-            before = _registry_calls(client, url)
-            began = time.perf_counter()
-            answer = client.post(f"{url}/validate", content=_request_body([key])).json()
-            latencies.append(1000 * (time.perf_counter() - began))
-            calls.append(_registry_calls(client, url) - before)
-            assert answer["response"]["items"][0]["value"]["verified"] == ["ci"], answer
-    return {
-        "images": len(keys),
-        "p50_ms": round(statistics.median(latencies), 2),
-        "max_ms": round(max(latencies), 2),
-        "registry_requests_per_image": sorted(set(calls)),
+        for number, name in where
     }
+    bursts = {
+        (number, name): BenchImage("bench/burst", f"{number}-{name}") for number, name in where
+    }
+    pools = {s.name: audit_images(f"audit-{s.images}", s.images) for s in scales}
+    began = time.monotonic()
+    everything = [*warm, *start, *(i for images in cold.values() for i in images)]
+    everything += [*bursts.values(), *(i for pool in pools.values() for i in pool)]
+    digests = publish(registry, everything, key, stranger)
+    print(f"published {len(everything)} images in {time.monotonic() - began:.0f} s", flush=True)
+    host = registry.host
+    bench = Bench(
+        registry,
+        [image.key(host) for image in warm],
+        [image.key(host) for image in start],
+        {at: [image.key(host) for image in images] for at, images in cold.items()},
+        {at: image.key(host) for at, image in bursts.items()},
+        {s.name: audit_cluster(pools[s.name], digests, host, s.pods) for s in scales},
+    )
+    config = work / "trust.yaml"
+    config.write_text(
+        "version: 1\nattestors:\n  - name: ci\n    keys:\n"
+        f"      - file: {public_key}\n"
+        f"registries:\n  - host: {host}\n    insecure: true\n"
+    )
+    signet = stack.enter_context(run_signet(config, work / "signet"))
+    bench.rest[SIGNET] = _at_rest(signet)
+    certs = signet.certs
+    answers = {k: item["value"] for k, item in signet.ask(bench.warm_keys).items()}
+    bare = stack.enter_context(run_bare(work, certs, answers))
+    bench.rest[BARE] = _at_rest(bare)
+    bench.running = {SIGNET: signet, BARE: bare}
+    bench.start[SIGNET] = lambda where: run_signet(config, where)
+    if args.ratify_skipped is None:
+        try:
+            ratify = stack.enter_context(
+                run_ratify_target(work / "ratify", [host], public_key, certs)
+            )
+        except (RuntimeError, OSError) as error:  # not built, or it would not start
+            args.ratify_skipped = f"it did not start: {error}"
+        else:
+            bench.rest[RATIFY] = _at_rest(ratify)
+            bench.running[RATIFY] = ratify
+            bench.start[RATIFY] = lambda where: run_ratify_target(where, [host], public_key, certs)
+    if args.ratify_skipped is not None:
+        print(f"Ratify is not measured: {args.ratify_skipped}")
+    return bench
 
 
-async def _stampede(url: str, context: ssl.SSLContext, key: str) -> dict[str, Any]:
-    body = http_post("/validate", "127.0.0.1", _request_body([key]))
-    port = int(url.rsplit(":", 1)[1])
-    with httpx.Client(verify=context, timeout=30) as client:
-        calls_before = _registry_calls(client, url)
-        verifications_before = _metric(client, url, "signet_verifications_total")
-    connections = [
-        await asyncio.open_connection("127.0.0.1", port, ssl=context) for _ in range(100)
+def run_round(
+    bench: Bench, number: int, work: Path, args: argparse.Namespace, scales: list[AuditScale]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every shape over every target, in this round's order (reversed every other round)."""
+    one: dict[str, dict[str, dict[str, Any]]] = {}
+    order = [SIGNET, RATIFY, BARE] if number % 2 == 0 else [BARE, RATIFY, SIGNET]
+    servers = [bench.running[name] for name in order if name in bench.running]
+    throughput_shapes(one, servers, bench.warm_keys, args)
+    counter = bench.registry.requests
+    for server in servers:
+        if server.name in bench.start:
+            keys = bench.cold_keys[number, server.name]
+            figures = shapes.cold_sequence(server, keys, counter)
+            one.setdefault("cold", {})[server.name] = _noting_failures(server, figures)
+    for server in servers:
+        if server.name in bench.start:
+            key = bench.burst_keys[number, server.name]
+            one.setdefault("burst", {})[server.name] = shapes.burst(server, key, counter)
+
+    def just_started(shape: str) -> Iterator[Target]:
+        """Each target newly started for `shape` (its own work directory: nothing cached)."""
+        for name in order:
+            if name in bench.start:
+                with bench.start[name](work / f"round{number}-{shape}-{name}") as server:
+                    yield server
+
+    for server in just_started("start"):
+        wait_idle(server.pid)  # its start-up done: what is left is the first request's own
+        figures = shapes.cold_sequence(server, bench.start_keys, counter)
+        one.setdefault("start", {})[server.name] = _noting_failures(server, figures)
+    for scale in [] if args.no_audit else scales:
+        for server in just_started(scale.name):
+            figures = _audit(server, bench.clusters[scale.name], bench.registry)
+            one.setdefault(scale.name, {})[server.name] = _noting_failures(server, figures)
+    return one
+
+
+def main() -> int:
+    args = arguments()
+    started = time.monotonic()
+    args.ratify_skipped = "--no-ratify" if args.no_ratify else ratify_unavailable()
+    scales = [
+        AuditScale("audit1k", args.audit_pods // 10, args.audit_images // 10),
+        AuditScale("audit10k", args.audit_pods, args.audit_images),
     ]
-    barrier_time = time.perf_counter()
-    for _, writer in connections:
-        writer.write(body)
-    answers = await asyncio.gather(*(read_response(reader) for reader, _ in connections))
-    elapsed = 1000 * (time.perf_counter() - barrier_time)
-    for _, writer in connections:
-        writer.close()
-    verified = sum(
-        json.loads(raw)["response"]["items"][0]["value"]["verified"] == ["ci"] for _, raw in answers
-    )
-    with httpx.Client(verify=context, timeout=30) as client:
-        calls = _registry_calls(client, url) - calls_before
-        verifications = _metric(client, url, "signet_verifications_total") - verifications_before
-    return {
-        "requests": 100,
-        "verified_answers": verified,
-        "registry_requests": calls,
-        "verifications": verifications,
-        "all_answered_ms": round(elapsed, 1),
+    rounds: Rounds = []
+    choice: dict[str, Any] | None = None
+    with tempfile.TemporaryDirectory(prefix="signet-bench-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        bench = prepare(stack, work, args, scales)
+        if args.generator == "auto":
+            choice = compare(
+                bench.running[BARE], bench.warm_keys, args.calibration_seconds, rounds=2
+            )
+            args.generator = choice["winner"]
+            print(
+                f"load generator: {args.generator} (against the bare server: vegeta "
+                f"{choice['vegeta']['rps']:,.0f} req/s, python {choice['python']['rps']:,.0f})",
+                flush=True,
+            )
+        else:
+            print(f"load generator: {args.generator} (--generator)", flush=True)
+        for number in range(args.rounds):
+            print(f"round {number + 1} of {args.rounds} ...", flush=True)
+            rounds.append(run_round(bench, number, work, args, scales))
+        for name, server in bench.running.items():  # and at the end, for the record
+            bench.rest[name]["rss_after_run_mib"] = memory(server.pid)["rss_mib"]
+    merged = merge_rounds(rounds)
+    merged["rest"] = bench.rest
+    goals = judge(merged)
+    minutes = round((time.monotonic() - started) / 60, 1)
+    results: dict[str, Any] = {
+        "setup": {
+            "generator": args.generator,
+            "generator_choice": choice,
+            "seconds_per_pass": args.seconds,
+            "warmup_seconds": args.warmup,
+            "rounds": args.rounds,
+            "connections": shapes.CONNECTIONS,
+            "cold_images": args.cold_images,
+            "audit": [] if args.no_audit else [vars(s) for s in scales],
+            "ratify": args.ratify_skipped or "measured",
+            "cpus": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+            "minutes": minutes,
+        },
+        "merged": merged,
+        "goals": goals,
+        "rounds": rounds,
     }
+    print(render(merged, goals))
+    print(f"\n({minutes} minutes; bench/results/latest.json)")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
 
 
-def _summary(result: LoadResult) -> dict[str, Any]:
-    return {
-        "rps": round(result.throughput, 1),
-        "p50_ms": round(result.percentile(50), 2),
-        "p99_ms": round(result.percentile(99), 2),
-        "requests": result.requests,
-        "errors": result.errors,
-    }
-
-
-def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "rps": round((first["rps"] + second["rps"]) / 2, 1),
-        "p50_ms": max(first["p50_ms"], second["p50_ms"]),
-        "p99_ms": max(first["p99_ms"], second["p99_ms"]),
-        "requests": first["requests"] + second["requests"],
-        "errors": first["errors"] + second["errors"],
-        "passes_rps": [first["rps"], second["rps"]],
-    }
-
-
-def _cpus() -> int:
-    return os.cpu_count() or 0
-
-
-def _print(results: dict[str, Any]) -> None:
-    s, b = results["signet"], results["baseline"]
-    print(f"warm, {KEYS_PER_REQUEST} keys/request, {CONNECTIONS} connections, mTLS:")
-    print(
-        f"  baseline  {b['rps']:8.1f} req/s  p50 {b['p50_ms']:6.2f} ms  p99 {b['p99_ms']:6.2f} ms"
+def throughput_shapes(
+    one: dict[str, dict[str, dict[str, Any]]],
+    servers: list[Target],
+    warm_keys: list[str],
+    args: argparse.Namespace,
+) -> None:
+    passes = (
+        ("warm16", warm_keys, True),
+        ("warm2", warm_keys[:TYPICAL_POD_KEYS], True),
+        ("handshake", warm_keys[:TYPICAL_POD_KEYS], False),
     )
-    print(
-        f"  signet    {s['rps']:8.1f} req/s  p50 {s['p50_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms"
-    )
-    print(f"  ratio     {results['warm_ratio']:.3f}x of the bare baseline")
-    for name in ("baseline", "signet"):
-        p = results[f"{name}_paced"]
-        print(
-            f"  paced at {results['setup']['paced_rate']:.0f} req/s: {name:8s} "
-            f"p50 {p['p50_ms']:6.2f} ms  p99 {p['p99_ms']:6.2f} ms "
-            f"(median of 3 passes; p99 per pass {p['p99_ms_passes']})"
-        )
-    for label, name in (
-        ("cold, classic", "cold"),
-        ("cold, bundle, referrers API", "cold_bundle_api"),
-        ("cold, bundle, tag schema", "cold_bundle_tag"),
-    ):
-        c = results[name]
-        print(
-            f"{label}: {c['images']} new images, p50 {c['p50_ms']} ms, max {c['max_ms']} ms, "
-            f"registry requests per image {c['registry_requests_per_image']}"
-        )
-    st = results["stampede"]
-    print(
-        f"stampede: {st['requests']} concurrent requests for one new image -> "
-        f"{st['registry_requests']:.0f} registry requests, "
-        f"{st['verifications']:.0f} verification(s), "
-        f"{st['verified_answers']} verified answers, all answered in {st['all_answered_ms']} ms"
-    )
+    for shape, keys, keepalive in passes:
+        for server in servers:
+            one.setdefault(shape, {})[server.name] = shapes.throughput(
+                server,
+                keys,
+                generator=args.generator,
+                seconds=args.seconds,
+                warmup=args.warmup,
+                keepalive=keepalive,
+            )
+
+
+def _noting_failures(target: Target, figures: dict[str, Any]) -> dict[str, Any]:
+    """A wrong answer is a finding: keep the server's last log lines with the figures."""
+    answer = figures.get("first_unverified_answer") or figures.get("first_wrong_answer")
+    if answer:
+        figures["log_tail"] = target.log_tail()
+        print(f"{target.name}: a wrong answer: {answer}\n{figures['log_tail']}", file=sys.stderr)
+    return figures
+
+
+def _at_rest(target: Target) -> dict[str, Any]:
+    """Memory once the server is idle after its start (its workers up)."""
+    waited = wait_idle(target.pid)
+    return {**memory(target.pid), "idle_after_s": round(waited, 2)}
+
+
+def _audit(target: Target, cluster: AuditCluster, registry: CountedRegistry) -> dict[str, Any]:
+    rss_rest = _at_rest(target)["rss_mib"]
+    figures = run_audit(target, cluster, registry.requests)
+    figures["rss_rest_mib"] = rss_rest
+    figures["rss_after_mib"] = memory(target.pid)["rss_mib"]
+    return figures
 
 
 if __name__ == "__main__":
