@@ -56,6 +56,7 @@ from typing import Any
 
 import httpx
 
+from bench.install_go_tool import go_tool
 from bench.load import client_context
 from signet.http.devcerts import DevCerts
 from tests.support.procs import free_port
@@ -100,27 +101,9 @@ class RatifyServer:
         return f"https://127.0.0.1:{self.port}{self.path}"
 
 
-def _tool_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "signet-tools" / f"ratify-{RATIFY_VERSION}"
-
-
 def ratify_binary() -> Path:
     """The Ratify binary, built by bench/install-ratify.sh first if it is not there yet."""
-    binary = _tool_dir() / "ratify"
-    if binary.is_file() and os.access(binary, os.X_OK):
-        return binary
-    # The script reports progress and the build time on stderr (left to the terminal) and the
-    # binary's path on the last line of stdout.
-    result = subprocess.run(
-        ["bash", str(INSTALL_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{INSTALL_SCRIPT} failed with exit code {result.returncode}")
-    built = Path(result.stdout.strip().splitlines()[-1])
-    if not (built.is_file() and os.access(built, os.X_OK)):
-        raise RuntimeError(f"{INSTALL_SCRIPT} did not produce {built}")
-    return built
+    return go_tool(INSTALL_SCRIPT)
 
 
 def ratify_config(*, public_key: Path, local_cache: Path) -> dict[str, Any]:

@@ -14,30 +14,20 @@ TLS 1.3 with a client certificate, no TLS session resumption (no ClientSessionCa
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.install_go_tool import go_tool
 from signet.http.devcerts import DevCerts
 
-VEGETA_VERSION = "v12.13.0"
 INSTALL_SCRIPT = Path(__file__).resolve().parent / "install-load.sh"
 
 
 def vegeta_binary() -> Path:
     """The vegeta binary, built by bench/install-load.sh first if it is not there yet."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    binary = Path(cache) / "signet-tools" / f"vegeta-{VEGETA_VERSION}" / "vegeta"
-    if binary.is_file() and os.access(binary, os.X_OK):
-        return binary
-    result = subprocess.run(
-        ["bash", str(INSTALL_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{INSTALL_SCRIPT} failed with exit code {result.returncode}")
-    return Path(result.stdout.strip().splitlines()[-1])
+    return go_tool(INSTALL_SCRIPT)
 
 
 @dataclass(frozen=True)

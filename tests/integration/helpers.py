@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from signet.model.report import Report
 from signet.oci.client import Limits
@@ -15,6 +16,7 @@ from signet.service.engine import Answer, EngineSettings
 from signet.service.runtime import running
 from signet.trust.config import load
 from signet.trust.model import TrustConfig
+from tests.support.provider import Provider
 
 
 def write_trust(directory: Path, attestors: dict[str, list[Path]], registries: list[str]) -> Path:
@@ -59,3 +61,17 @@ def run_signet(*args: str) -> subprocess.CompletedProcess[str]:
     )
     assert result.returncode == 0, result.stderr
     return result
+
+
+def report_of(provider: Provider, image: str) -> dict[str, Any]:
+    """The provider's report for one image over /validate; a transient failure fails the test."""
+    body = {
+        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+        "kind": "ProviderRequest",
+        "request": {"keys": [image]},
+    }
+    with provider.client() as client:
+        answer = client.post(f"{provider.url}/validate", json=body).json()
+    assert answer["response"]["systemError"] == "", answer
+    value: dict[str, Any] = answer["response"]["items"][0]["value"]
+    return value

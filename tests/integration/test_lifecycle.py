@@ -9,7 +9,6 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,27 +17,15 @@ from signet.trust.lifecycle import rfc3339
 from tests.support import cosign
 from tests.support.images import push_image
 from tests.support.keyless import ALICE, KeylessStack
-from tests.support.provider import Provider, run_provider
+from tests.support.provider import run_provider
 from tests.support.registry import Registry
 
+from .helpers import report_of
 from .keyless_helpers import failure, report_for, trust_config
 
 pytestmark = pytest.mark.integration
 
 VERSION = "v3.1.3"
-
-
-def report_of(provider: Provider, image: str) -> dict[str, Any]:
-    body = {
-        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
-        "kind": "ProviderRequest",
-        "request": {"keys": [image]},
-    }
-    with provider.client() as client:
-        answer = client.post(f"{provider.url}/validate", json=body).json()
-    assert answer["response"]["systemError"] == "", answer
-    value: dict[str, Any] = answer["response"]["items"][0]["value"]
-    return value
 
 
 def write_config(path: Path, key: Path, host: str, *, window: str = "", revoked: str = "") -> Path:

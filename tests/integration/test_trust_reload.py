@@ -15,21 +15,13 @@ from tests.support.images import push_image
 from tests.support.provider import Provider, run_provider
 from tests.support.registry import Registry
 
-from .helpers import write_trust
+from .helpers import report_of, write_trust
 
 pytestmark = pytest.mark.integration
 
 
 def verified(provider: Provider, image: str) -> list[str]:
-    body = {
-        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
-        "kind": "ProviderRequest",
-        "request": {"keys": [image]},
-    }
-    with provider.client() as client:
-        answer = client.post(f"{provider.url}/validate", json=body).json()
-    assert answer["response"]["systemError"] == "", answer
-    result: list[str] = answer["response"]["items"][0]["value"]["verified"]
+    result: list[str] = report_of(provider, image)["verified"]
     return result
 
 
