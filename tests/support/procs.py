@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import time
 
 import httpx
 
+# Below Linux's ephemeral range (32768-60999): a port bound to 0 and released comes from that
+# range, so any outgoing connection (kubectl, cosign, the processes starting up) could take it as
+# its source port before the component meant to listen on it binds it, as a Gatekeeper once found.
+_LISTEN_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port on 127.0.0.1 that nothing is bound to and that this process has not handed out."""
+    for _ in range(200):
+        port = random.choice(_LISTEN_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError(f"no free port in {_LISTEN_PORTS}")
 
 
 def wait_for_http(
