@@ -1,4 +1,4 @@
-"""The `signet` command: serve, verify, sign, record, keys generate.
+"""The `signet` command: serve, verify, sign, record, keys generate, audit.
 
 Exit codes (contract v1): 0 the requirement holds; 1 it does not (unsigned, wrong signer, bad
 signature, ...); 2 bad usage or an invalid trust config; 3 a transient failure (registry down,
@@ -21,6 +21,7 @@ from typing import NoReturn
 import yaml
 
 from signet import __version__
+from signet.audit import command as audit_command
 from signet.crypto import pkcs11
 from signet.crypto.keyfile import (
     KEY_TYPES,
@@ -32,18 +33,14 @@ from signet.crypto.keyfile import (
     public_pem,
 )
 from signet.crypto.keys import UnusableKey, load_public_key_pem
-from signet.http.app import AppSettings
-from signet.http.serve import ServeOptions, serve
+from signet.http import serve_command
 from signet.http.wire import response
 from signet.model.reference import InvalidReference, Reference, parse
 from signet.model.report import Report
-from signet.observe.logs import configure_logging
-from signet.oci.breaker import BreakerSettings
 from signet.oci.client import Limits, RegistryClient
 from signet.reasons import DeterministicFailure, TransientFailure
 from signet.service.engine import Answer, EngineSettings, Outcome
 from signet.service.runtime import running
-from signet.service.shared import load as load_shared_cache
 from signet.signing.bundle import describe_bundle, sign_bundle
 from signet.signing.classic import describe, sign_image
 from signet.trust.config import load
@@ -73,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     handler = {
-        "serve": _serve,
+        "serve": serve_command.run,
+        "audit": audit_command.run,
         "verify": _verify,
         "sign": _sign,
         "record": _record,
@@ -98,95 +96,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"signet {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    serve = commands.add_parser("serve", help="serve Gatekeeper's external-data requests over mTLS")
-    serve.add_argument("--config", type=Path, required=True, help="trust config file or folder")
-    serve.add_argument(
-        "--host",
-        default="0.0.0.0",  # noqa: S104 - a Pod listens on its own address
-        help="address to listen on (default %(default)s)",
-    )
-    serve.add_argument(
-        "--port", type=int, default=8443, help="HTTPS port Gatekeeper calls (default %(default)s)"
-    )
-    serve.add_argument(
-        "--health-port",
-        type=int,
-        help="also serve /healthz, /readyz and /metrics over plain HTTP on this port",
-    )
-    serve.add_argument("--cert", type=Path, required=True, help="server certificate (PEM)")
-    serve.add_argument("--key", type=Path, required=True, help="server private key (PEM)")
-    serve.add_argument(
-        "--client-ca", type=Path, help="CA of Gatekeeper's client certificate (ca.crt)"
-    )
-    serve.add_argument(
-        "--no-client-auth",
-        action="store_true",
-        help="accept clients without a certificate (never in production)",
-    )
-    serve.add_argument(
-        "--deadline",
-        type=float,
-        default=2.5,
-        help="seconds per request; keep below the Provider's timeout (default %(default)s)",
-    )
-    serve.add_argument(
-        "--mutate-deadline",
-        type=float,
-        default=0.8,
-        help="seconds per /mutate request; keep below the mutation Provider's timeout "
-        "(default %(default)s, for timeout: 1)",
-    )
-    serve.add_argument(
-        "--registry-timeout",
-        type=float,
-        default=2.0,
-        help="seconds per registry request (default %(default)s)",
-    )
-    serve.add_argument(
-        "--registry-breaker-failures",
-        type=int,
-        default=BreakerSettings().failures,
-        help="registry outages in a row (refused, timed out, 5xx, 429) after which calls to "
-        "that host fail at once until a probe succeeds; 0 turns the breaker off "
-        "(default %(default)s)",
-    )
-    serve.add_argument(
-        "--pin-mode",
-        choices=("digest", "tag-digest"),
-        default="digest",
-        help="/mutate answers repo@sha256:… or repo:tag@sha256:…",
-    )
-    serve.add_argument(
-        "--max-keys", type=int, default=1000, help="images per request (default %(default)s)"
-    )
-    serve.add_argument(
-        "--max-body-bytes",
-        type=int,
-        default=1024 * 1024,
-        help="request body limit (default %(default)s)",
-    )
-    serve.add_argument(
-        "--shared-cache",
-        metavar="URL",
-        help="share verdicts with the other replicas through Redis or Valkey: "
-        "redis://[:PASSWORD@]HOST[:PORT][/DB] or rediss://… (default: each caches alone)",
-    )
-    serve.add_argument(
-        "--shared-cache-secret",
-        type=Path,
-        metavar="FILE",
-        help="with --shared-cache (required): the replicas' secret (>= 32 bytes) that "
-        "authenticates every shared verdict (HMAC-SHA256)",
-    )
-    serve.add_argument(
-        "--shared-cache-password-file",
-        type=Path,
-        metavar="FILE",
-        help="with --shared-cache: the store's password, instead of in the URL",
-    )
-    serve.add_argument(
-        "--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default %(default)s)"
-    )
+    serve_command.add_parser(commands)
+    audit_command.add_parser(commands)
 
     verify = commands.add_parser("verify", help="verify one image and print its report")
     verify.add_argument("image", help="the image reference, e.g. registry.example.com/app:1.2")
@@ -264,37 +175,6 @@ def _build_parser() -> argparse.ArgumentParser:
         help="write PREFIX.key and PREFIX.pub (default %(default)s)",
     )
     return parser
-
-
-def _serve(args: argparse.Namespace) -> int:
-    for flag, path in (("--cert", args.cert), ("--key", args.key), ("--client-ca", args.client_ca)):
-        if path is not None and not path.is_file():
-            raise ValueError(f"{flag} {path}: no such file")
-    shared_cache = load_shared_cache(
-        args.shared_cache, args.shared_cache_secret, args.shared_cache_password_file
-    )
-    configure_logging(args.log_level)
-    options = ServeOptions(
-        config=args.config,
-        host=args.host,
-        port=args.port,
-        cert=args.cert,
-        key=args.key,
-        client_ca=args.client_ca,
-        require_client_cert=not args.no_client_auth,
-        engine=EngineSettings(
-            deadline=args.deadline, mutate_deadline=args.mutate_deadline, pin_mode=args.pin_mode
-        ),
-        app=AppSettings(max_body_bytes=args.max_body_bytes, max_keys=args.max_keys),
-        limits=Limits(
-            request_timeout=args.registry_timeout,
-            breaker=BreakerSettings(failures=args.registry_breaker_failures),
-        ),
-        health_port=args.health_port,
-        shared_cache=shared_cache,
-    )
-    serve(options)
-    return EXIT_OK
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -37,6 +37,11 @@ required_attestations := object.get(input.parameters, "requiredAttestations", []
 # is what stops the tag.
 require_digest := object.get(input.parameters, "requireDigest", true)
 
+# During a registry outage Signet may answer a digest from the verdict it last reached under the
+# same trust, marked `stale` (when it was verified, and why it could not be now). Such an answer
+# counts only within this many seconds of that verification; 0, the default, denies it.
+outage_grace_seconds := object.get(input.parameters, "outageGraceSeconds", 0)
+
 # Every place the reviewed Pod names an image, with the kind word used in messages.
 images_named contains {"kind": "container", "name": c.name, "image": c.image} if {
 	some c in object.get(input.review.object.spec, "containers", [])
@@ -132,7 +137,7 @@ problems(image) := {sprintf("not verified: unknown report version <%v> (this pol
 	not valid_report(reports[image])
 }
 
-problems(image) := attestor_problems(reports[image]) | attestation_problems(reports[image]) if {
+problems(image) := (attestor_problems(reports[image]) | attestation_problems(reports[image])) | stale_problems(reports[image]) if {
 	not errors[image]
 	valid_report(reports[image])
 }
@@ -193,6 +198,34 @@ reason_text(failure) := sprintf("%v (%v)", [failure.reason, failure.detail]) if 
 	failure.reason in lifecycle_reasons
 	is_string(failure.detail)
 } else := failure.reason
+
+# -- stale answers (registry outages) ---------------------------------------------------------
+
+stale_problems(report) := set() if {
+	object.get(report, "stale", false) == false
+} else := set() if {
+	outage_grace_seconds > 0
+	stale_age_seconds(report) >= 0
+	stale_age_seconds(report) <= outage_grace_seconds
+} else := {sprintf("not verified now: %v (%v); Signet last verified it at %v (%v), and this constraint admits such an answer for %vs (outageGraceSeconds) -> retry when the registry answers again", [
+	stale_field(report, "reason", "the registry did not answer"),
+	stale_field(report, "detail", "no detail"),
+	stale_field(report, "verifiedAt", "an unknown time"),
+	stale_age_words(report),
+	outage_grace_seconds,
+])}
+
+# A malformed `stale` must still yield a message: an undefined one would admit.
+stale_field(report, name, fallback) := report.stale[name] if {
+	is_object(report.stale)
+	is_string(report.stale[name])
+} else := fallback
+
+stale_age_seconds(report) := (time.now_ns() - time.parse_rfc3339_ns(stale_field(report, "verifiedAt", ""))) / 1000000000
+
+stale_age_words(report) := sprintf("%vs ago", [round(stale_age_seconds(report))]) if {
+	stale_age_seconds(report) >= 0
+} else := "age unknown"
 
 # -- attestations ---------------------------------------------------------------------------------
 

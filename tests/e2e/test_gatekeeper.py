@@ -9,15 +9,19 @@ import itertools
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from cryptography import x509
 
+from signet.crypto.keyfile import encrypt_cosign_key, generate, public_pem
+from signet.crypto.keys import load_public_key_pem
 from tests.integration.helpers import write_trust
 from tests.support import cosign
 from tests.support.controlplane import Gatekeeper, module_source, run_gatekeeper
@@ -51,6 +55,10 @@ class Cluster:
     flaky_digest: str
     stalling: StallingRegistry  # the same registry, behind a proxy that can stall tag lookups
     keyless: KeylessStack  # images signed keyless through a private Sigstore
+    trust: Path  # the provider's trust config file (tests may edit it, and put it back)
+    dev_key: Path  # dev-team's public key
+    decisions: Path  # the provider's decision log, and the public key of its checkpoints
+    decisions_key: Path
 
     @property
     def unsigned_pinned(self) -> str:
@@ -140,6 +148,10 @@ def cluster(
         if tag == "bundled":
             cosign.sign_bundle("v3.1.3", keys.private, ref)
         cosign.attest("v3.1.3", keys.private, ref, predicate, "slsaprovenance1", bundle=True)
+    log_signer = generate("p256")  # signs the decision log's checkpoints
+    log_key = work / "decisions.key"
+    log_key.write_bytes(encrypt_cosign_key(log_signer, b""))
+    (work / "decisions.pub").write_bytes(public_pem(log_signer))
     flaky_port = free_port()
     with run_registry(work / "flaky", port=flaky_port) as flaky:
         flaky_digest = push_image(flaky.url, "flaky/app", "v1", seed="e2e-flaky")
@@ -172,6 +184,9 @@ def cluster(
         run_provider(
             config,
             work / "provider",
+            "--last-known-good",
+            str(work / "last-known-good.db"),
+            *("--decision-log", str(work / "decisions"), "--decision-log-key", str(log_key)),
             client_ca=gatekeeper.certs / "ca.crt",
             client_identity=(gatekeeper.certs / "tls.crt", gatekeeper.certs / "tls.key"),
         ) as provider,
@@ -199,9 +214,9 @@ def cluster(
         gatekeeper.apply(
             "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
             "metadata: {name: require-dev-team}\nspec:\n"
-            # Namespaces keyless and exempting have constraints of their own.
+            # Namespaces keyless, exempting and outage-grace have constraints of their own.
             "  match: {kinds: [{apiGroups: [''], kinds: [Pod]}],"
-            " excludedNamespaces: [keyless, exempting]}\n"
+            " excludedNamespaces: [keyless, exempting, outage-grace, revoke-watch]}\n"
             "  parameters: {requiredAttestors: [dev-team]}\n"
         )
         current = Cluster(
@@ -217,6 +232,10 @@ def cluster(
             flaky_digest,
             stalling,
             keyless_stack,
+            config,
+            keys.public,
+            work / "decisions",
+            work / "decisions.pub",
         )
         # Enforcement starts once Gatekeeper has ingested the template, constraint, Providers and
         # mutators: an unsigned image is refused, pinned.
@@ -363,7 +382,7 @@ def test_an_unsigned_deployment_is_denied_at_creation(cluster: Cluster) -> None:
         "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
         "metadata: {name: require-dev-team-deployments}\nspec:\n"
         "  match: {kinds: [{apiGroups: [apps], kinds: [Deployment]}, "
-        "{apiGroups: [''], kinds: [Pod]}]}\n"
+        "{apiGroups: [''], kinds: [Pod]}], namespaces: [default]}\n"
         "  parameters: {requiredAttestors: [dev-team]}\n"
     )
 
@@ -598,7 +617,7 @@ def test_audit_reports_a_pre_existing_unsigned_pod(cluster: Cluster) -> None:
 def test_registry_down_denies_and_recovery_admits_at_once(cluster: Cluster) -> None:
     """A transient failure travels in systemError, which Gatekeeper never caches: the image is
     admitted once the registry is back (within the breaker's cool-down), not after Gatekeeper's
-    3-minute response cache.
+    response cache (3 minutes by default; the README recommends none).
     By tag, pinning cannot resolve it (the image is left as written) and validation refuses it,
     unpinned and unverifiable; by digest, validation refuses it."""
     tag = f"127.0.0.1:{cluster.flaky_port}/flaky/app:v1"
@@ -615,12 +634,200 @@ def test_registry_down_denies_and_recovery_admits_at_once(cluster: Cluster) -> N
     assert f"image <{pinned}>: not verified: the provider could not answer now" in output
     assert "REGISTRY_UNAVAILABLE" in output
     with run_registry(cluster.flaky, port=cluster.flaky_port):
-        # Back within the breaker's cool-down (5 s) and one probe, not Gatekeeper's 3 minutes.
+        # Back within the breaker's cool-down (5 s) and one probe.
         for name, image in (("registry-back", tag), ("registry-back-pinned", pinned)):
             deadline = time.monotonic() + 15
             while (result := cluster.run_pod(name, image))[0] != 0:
                 assert time.monotonic() < deadline, result[1]
                 time.sleep(1)
+
+
+def test_a_revoked_key_denies_within_two_seconds_of_the_edit(cluster: Cluster) -> None:
+    """Time to revoke, with Gatekeeper as the README recommends (no response cache): from the
+    trust config's edit to the first denial of an image admitted a moment before."""
+    image = f"{cluster.registry.host}/e2e/app@{cluster.signed_digest}"
+    assert cluster.image_after_admission("revoke-before", image) == image
+    original = cluster.trust.read_text()
+    trust = yaml.safe_load(original)
+    fingerprint = load_public_key_pem(cluster.dev_key.read_bytes()).fingerprint
+    trust["revoked"] = [
+        {"key": fingerprint, "reason": "e2e: leaked", "time": "2026-12-01T00:00:00Z"}
+    ]
+    try:
+        started = time.monotonic()
+        cluster.trust.write_text(yaml.safe_dump(trust))
+        attempts = 0
+        while (answer := cluster.image_after_admission(f"revoke-{attempts}", image)) == image:
+            attempts += 1
+            assert time.monotonic() - started < 30, "the revocation never took effect"
+        elapsed = time.monotonic() - started
+        print(f"\ntime to revoke: {elapsed:.2f} s (first denial after {attempts} admissions)")
+        assert "KEY_REVOKED" in answer and "e2e: leaked" in answer, answer
+        assert elapsed <= 2.0, f"time to revoke {elapsed:.2f} s"
+    finally:
+        cluster.trust.write_text(original)
+        deadline = time.monotonic() + 30
+        while cluster.image_after_admission("revoke-after", image) != image:
+            assert time.monotonic() < deadline, "the config put back was never loaded"
+            time.sleep(0.2)
+
+
+def test_a_revocation_in_the_trust_configmap_denies_within_two_seconds(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Time to revoke in a cluster: the trust config in the chart's ConfigMap, watched by a
+    provider through the API server with the chart's service account and Role (list and watch
+    of that ConfigMap alone, enforced by RBAC), reached by Gatekeeper through its own Provider;
+    from `kubectl apply` of the edited ConfigMap to the first denial."""
+    gatekeeper, namespace = cluster.gatekeeper, "signet-watch"
+    gatekeeper.kubectl("create", "namespace", namespace)
+    original = tmp_path / "trust.yaml"
+    original.write_text(cluster.trust.read_text())
+    chart = subprocess.run(
+        [
+            *(str(HELM), "template", "signet", str(ROOT / "gatekeeper/chart/signet")),
+            *("--namespace", namespace, "--set-file", f"trust.config={original}"),
+            *("--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"),
+            *("--show-only", "templates/configmap.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    gatekeeper.kubectl("apply", "-n", namespace, "-f", "-", stdin=chart)
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    token = gatekeeper.kubectl("create", "token", "signet", "-n", namespace, "--duration=1h")
+    (account / "token").write_text(token.stdout.strip())
+    (account / "ca.crt").write_bytes((gatekeeper.certs / "ca.crt").read_bytes())
+    server = yaml.safe_load(gatekeeper.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", server.rsplit(":", 1)[1])
+    mounted = tmp_path / "mounted"  # the kubelet's copy: the seed, until the API answers
+    mounted.mkdir()
+    (mounted / "trust.yaml").write_text(original.read_text())
+    image = f"{cluster.registry.host}/e2e/app@{cluster.signed_digest}"
+
+    def admission(name: str) -> str:
+        result = gatekeeper.kubectl(
+            *("run", name, "-n", "revoke-watch", f"--image={image}", "--restart=Never"),
+            *("--dry-run=server", "-o", "jsonpath={.spec.containers[0].image}"),
+            check=False,
+        )
+        return result.stdout.strip() if result.returncode == 0 else result.stderr
+
+    with run_provider(
+        mounted,
+        tmp_path / "provider",
+        *("--trust-configmap", f"{namespace}/signet-trust"),
+        *("--trust-mirror", str(tmp_path / "mirror"), "--kube-service-account", str(account)),
+        client_ca=gatekeeper.certs / "ca.crt",
+        client_identity=(gatekeeper.certs / "tls.crt", gatekeeper.certs / "tls.key"),
+    ) as watching:
+        ca_bundle = base64.b64encode(watching.certs.ca.read_bytes()).decode()
+        gatekeeper.apply(
+            "apiVersion: externaldata.gatekeeper.sh/v1beta1\nkind: Provider\n"
+            f"metadata: {{name: signet-watch}}\nspec:\n  url: {watching.url}/validate\n"
+            f"  timeout: 3\n  caBundle: {ca_bundle}\n"
+        )
+        cluster.enforce_in(
+            "revoke-watch",
+            "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
+            "metadata: {name: revoke-watch}\nspec:\n"
+            "  match: {kinds: [{apiGroups: [''], kinds: [Pod]}], namespaces: [revoke-watch]}\n"
+            "  parameters: {provider: signet-watch, requiredAttestors: [dev-team]}\n",
+        )
+        cluster.first_denial("revoke-watch", "watch-probe", cluster.unsigned)
+        assert admission("watch-before") == image
+        assert "mirrored" in watching.log.read_text()  # the API's version, not only the seed
+
+        trust = yaml.safe_load(original.read_text())
+        fingerprint = load_public_key_pem(cluster.dev_key.read_bytes()).fingerprint
+        trust["revoked"] = [
+            {"key": fingerprint, "reason": "e2e: leaked", "time": "2026-12-01T00:00:00Z"}
+        ]
+        edited = tmp_path / "edited.yaml"
+        edited.write_text(yaml.safe_dump(trust))
+        configmap = gatekeeper.kubectl(
+            *("create", "configmap", "signet-trust", "-n", namespace),
+            *(f"--from-file=trust.yaml={edited}", "--dry-run=client", "-o", "yaml"),
+        ).stdout
+        started = time.monotonic()
+        gatekeeper.kubectl("apply", "-n", namespace, "-f", "-", stdin=configmap)
+        attempts = 0
+        while (answer := admission(f"watch-{attempts}")) == image:
+            attempts += 1
+            assert time.monotonic() - started < 60, "the revocation never took effect"
+        elapsed = time.monotonic() - started
+        print(f"\ntime to revoke through the ConfigMap: {elapsed:.2f} s ({attempts} admitted)")
+        assert "KEY_REVOKED" in answer, answer
+        assert elapsed <= 2.0, f"time to revoke {elapsed:.2f} s"
+
+
+def test_a_stale_answer_is_admitted_only_where_the_constraint_allows_it(cluster: Cluster) -> None:
+    """Last known good: the digest verified while its registry was up is answered stale after
+    the provider restarts with the registry down; the constraint with outageGraceSeconds admits
+    it, the one without denies it naming the outage; once the registry is back, fresh again."""
+    pinned = f"127.0.0.1:{cluster.flaky_port}/flaky/app@{cluster.flaky_digest}"
+    cluster.enforce_in(
+        "outage-grace",
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: SignetImageSignatures\n"
+        "metadata: {name: outage-grace}\nspec:\n"
+        "  match: {kinds: [{apiGroups: [''], kinds: [Pod]}], namespaces: [outage-grace]}\n"
+        "  parameters: {requiredAttestors: [dev-team], outageGraceSeconds: 600}\n",
+    )
+    cluster.first_denial("outage-grace", "grace-probe", cluster.unsigned)
+    with run_registry(cluster.flaky, port=cluster.flaky_port):
+        deadline = time.monotonic() + 15  # the previous test's breaker may still be open
+        while cluster.image_after_admission("outage-fresh", pinned) != pinned:
+            assert time.monotonic() < deadline, "the flaky image never verified"
+            time.sleep(1)
+    cluster.provider.restart()  # nothing in memory: only the store on disk remembers
+
+    answer = cluster.image_after_admission("outage-default", pinned)
+    assert "not verified now: REGISTRY_UNAVAILABLE" in answer, answer
+    assert "admits such an answer for 0s (outageGraceSeconds)" in answer, answer
+    cluster.admitted_in("outage-grace", "outage-admitted", pinned)
+    with run_registry(cluster.flaky, port=cluster.flaky_port):
+        deadline = time.monotonic() + 15
+        while cluster.image_after_admission("outage-back", pinned) != pinned:
+            assert time.monotonic() < deadline, "fresh answers never came back"
+            time.sleep(1)
+
+
+def test_the_decision_log_says_which_key_admitted_a_digest_and_who_denied_one(
+    cluster: Cluster,
+) -> None:
+    """`signet audit query` on the log the provider has written during this run (and across its
+    restart): verified against the checkpoints' key, then filtered."""
+
+    def query(*filters: str) -> list[dict[str, Any]]:
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "signet.cli", "audit", "query", str(cluster.decisions)),
+                *("--key", str(cluster.decisions_key), "--json", *filters),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return [json.loads(line)["decision"] for line in result.stdout.splitlines()]
+
+    key_id = load_public_key_pem(cluster.dev_key.read_bytes()).short_id
+    admitted = query("--digest", cluster.signed_digest, "--attestor", "dev-team")
+    assert admitted, "no decision about the signed image"
+    assert {s["key"] for d in admitted for s in d["signers"] if s["attestor"] == "dev-team"} == {
+        key_id
+    }
+    denied = query("--digest", cluster.unsigned_digest, "--reason", "NO_SIGNATURE")
+    assert denied and all(d["verified"] == [] for d in denied)
+    revoked = query("--reason", "KEY_REVOKED")  # the time-to-revoke test's denials
+    assert revoked and {d["digest"] for d in revoked} == {cluster.signed_digest}
+    stale = [d for d in query("--digest", cluster.flaky_digest) if d["stale"]]
+    assert stale and all(d["verified"] == ["dev-team"] for d in stale)
 
 
 def test_with_the_provider_stopped_new_images_are_denied(cluster: Cluster) -> None:
@@ -672,6 +879,8 @@ def test_the_chart_and_the_pack_apply_cleanly(cluster: Cluster) -> None:
         "PodDisruptionBudget",
         "PrometheusRule",
         "Provider",
+        "Role",
+        "RoleBinding",
         "Secret",
         "Service",
         "ServiceAccount",

@@ -146,11 +146,46 @@ def test_scheduling_identity_and_monitoring_knobs() -> None:
     assert pod["imagePullSecrets"] == [{"name": "pull"}]
     (account,) = only(documents, "ServiceAccount")
     assert pod["serviceAccountName"] == account["metadata"]["name"] == "signet"
-    assert account["automountServiceAccountToken"] is False
+    assert account["automountServiceAccountToken"] is True  # for trust.watch (below)
     (monitor,) = only(documents, "ServiceMonitor")
     assert monitor["metadata"]["namespace"] == "monitoring"
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["gatekeeper-system"]}
+
+
+def test_the_trust_configmap_is_watched_with_access_to_it_alone() -> None:
+    documents = render()
+    (deployment,) = only(documents, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (configmap,) = only(documents, "ConfigMap")
+    name = configmap["metadata"]["name"]
+    assert f"--trust-configmap=gatekeeper-system/{name}" in container["args"]
+    (role,) = only(documents, "Role")
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [name],
+            "verbs": ["list", "watch"],
+        }
+    ]
+    (binding,) = only(documents, "RoleBinding")
+    (account,) = only(documents, "ServiceAccount")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": account["metadata"]["name"],
+            "namespace": "gatekeeper-system",
+        }
+    ]
+
+    off = render("trust.watch=false")
+    (deployment,) = only(off, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert not [a for a in container["args"] if a.startswith("--trust-configmap")]
+    assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert not [d for d in off if d["kind"] in ("Role", "RoleBinding")]
 
 
 def test_keys_and_roots_can_be_mounted_from_secrets_and_configmaps() -> None:
@@ -182,7 +217,8 @@ def test_a_shared_cache_gets_its_url_secret_and_password_as_files() -> None:
     (deployment,) = only(documents, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["args"][-3:] == [
+    shared = [a for a in container["args"] if a.startswith("--shared-cache")]
+    assert shared == [
         "--shared-cache=rediss://valkey.cache.svc:6380/0",
         "--shared-cache-secret=/etc/signet/shared-cache/secret",
         "--shared-cache-password-file=/etc/signet/shared-cache-password/password",

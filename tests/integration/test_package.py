@@ -201,12 +201,24 @@ def test_the_charts_pod_starts_with_a_shared_cache_that_is_down(installed: Insta
         shutil.rmtree(work, ignore_errors=True)
 
 
+def test_the_charts_pod_starts_with_a_last_known_good_store(installed: Installed) -> None:
+    """lastKnownGood.enabled: the store is created in the chart's emptyDir, which the Pod's
+    user can write (the root filesystem is read-only)."""
+    work = Path(tempfile.mkdtemp(prefix="signet-pod-", dir="/tmp"))
+    try:
+        volumes = _run_the_pod(installed, work, {"lastKnownGood": {"enabled": True}})
+        assert (volumes["last-known-good"] / "last-known-good.db").stat().st_size > 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _run_the_pod(
     installed: Installed,
     work: Path,
     values_extra: dict[str, Any] | None = None,
     secrets_extra: dict[str, dict[str, bytes]] | None = None,
-) -> None:
+) -> dict[str, Path]:
+    """Run the rendered Pod's container; return its volumes' folders."""
     # A trust config with a real key (ci-values' is a placeholder), as an admin's values file.
     trust = "version: 1\nattestors:\n  - name: dev-team\n    keys:\n      - pem: |\n"
     trust += "".join(
@@ -241,7 +253,9 @@ def _run_the_pod(
     for volume in pod["volumes"]:
         folder = work / "volumes" / volume["name"]
         folder.mkdir(parents=True)
-        if "configMap" in volume:
+        if "emptyDir" in volume:
+            files, items = {}, []
+        elif "configMap" in volume:
             files = {k: v.encode() for k, v in configmaps[volume["configMap"]["name"]].items()}
             items = volume["configMap"].get("items")
         else:
@@ -250,12 +264,22 @@ def _run_the_pod(
         for item in items or [{"key": k, "path": k} for k in files]:
             (folder / item["path"]).write_bytes(files[item["key"]])
         volumes[volume["name"]] = folder
+    mounted = [(m["mountPath"], volumes[m["name"]]) for m in container["volumeMounts"]]
+    kubelet_env: dict[str, str] = {}
+    if pod.get("automountServiceAccountToken"):
+        # What the kubelet adds for a service account token: its projected volume, and the API
+        # server's address (nothing answers there in the probe's network: the provider must
+        # start from the mounted config all the same).
+        account = work / "volumes" / "kube-api-access"
+        account.mkdir(parents=True)
+        (account / "token").write_text("not-a-real-token")
+        (account / "ca.crt").write_bytes(gatekeeper.ca.read_bytes())
+        (account / "namespace").write_text("gatekeeper-system")
+        mounted.append(("/var/run/secrets/kubernetes.io/serviceaccount", account))
+        kubelet_env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "6443"}
     for path in (work, *work.rglob("*")):
         path.chmod(0o755 if path.is_dir() else 0o644)
-    mounts = sorted(
-        ((m["mountPath"], volumes[m["name"]]) for m in container["volumeMounts"]),
-        key=lambda pair: -len(pair[0]),
-    )
+    mounts = sorted(mounted, key=lambda pair: -len(pair[0]))
 
     def at_mounts(word: str) -> str:
         for mount_path, folder in mounts:
@@ -273,6 +297,7 @@ def _run_the_pod(
     argv = [at_mounts(word) for word in argv]
     # The image's PATH and site-packages (/usr/local there), this venv's dependencies.
     env = {
+        **kubelet_env,
         **{k: at_mounts(v) for k, v in env.items()},
         "PATH": f"{installed.prefix / 'bin'}:/usr/bin:/bin",
         "PYTHONPATH": installed.site,
@@ -320,3 +345,4 @@ def _run_the_pod(
     # "terminated by SIGTERM" (the kubelet's 143), not a crash.
     assert "Application shutdown complete" in result["output"]
     assert result["exit_code"] in (0, -signal.SIGTERM), result["output"]
+    return volumes

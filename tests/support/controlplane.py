@@ -296,7 +296,9 @@ def run_gatekeeper(work: Path, *, shutdown_delay: int = 10) -> Iterator[Gatekeep
                 f"--prometheus-port={prometheus_port}",
                 "--audit-interval=5",
                 f"--api-cache-dir={audit_cache}",
-                "--external-data-provider-response-cache-ttl=3m",
+                # As Signet's README recommends: no response cache, so a revocation or a
+                # registry's return reaches admission as soon as Signet has it.
+                "--external-data-provider-response-cache-ttl=0s",
                 f"--shutdown-delay={shutdown_delay}",
             ],
             env={"POD_NAMESPACE": "gatekeeper-system", "PATH": "/usr/bin:/bin"},

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -26,12 +26,26 @@ class Provider:
     log: Path
     # The client certificate to present (default: the dev client certificate).
     client_identity: tuple[Path, Path] | None = None
-    process: subprocess.Popen[bytes] | None = None
+    # The running process, last: `restart` replaces it.
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    argv: tuple[str, ...] = ()
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.processes[-1] if self.processes else None
 
     def stop(self) -> None:
         """Stop the provider now (tests of what happens when it is gone)."""
         if self.process is not None:
             stop(self.process)
+
+    def restart(self) -> None:
+        """Stop it and start it again, same arguments and port: nothing cached in memory."""
+        self.stop()
+        with self.log.open("a") as log:
+            process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        _wait_ready(self, process)
 
     def client_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.certs.ca))
@@ -69,37 +83,35 @@ def run_provider(
     port = free_port()
     log_path = work / "signet.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "signet.cli",
-                "serve",
-                "--config",
-                str(config),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--cert",
-                str(certs.server_cert),
-                "--key",
-                str(certs.server_key),
-                "--client-ca",
-                str(client_ca or certs.ca),
-                *extra,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        argv = (
+            sys.executable,
+            "-m",
+            "signet.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--cert",
+            str(certs.server_cert),
+            "--key",
+            str(certs.server_key),
+            "--client-ca",
+            str(client_ca or certs.ca),
+            *extra,
         )
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         provider = Provider(
-            f"https://127.0.0.1:{port}", port, certs, log_path, client_identity, process
+            f"https://127.0.0.1:{port}", port, certs, log_path, client_identity, [process], argv
         )
         try:
             _wait_ready(provider, process)
             yield provider
         finally:
-            stop(process)
+            for started in provider.processes:
+                stop(started)
 
 
 def _wait_ready(provider: Provider, process: subprocess.Popen[bytes]) -> None:

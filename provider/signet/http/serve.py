@@ -20,13 +20,17 @@ import uvicorn
 from cryptography import x509
 from starlette.applications import Starlette
 
+from signet.audit.writer import DecisionLog
+from signet.crypto.keyfile import Signer
 from signet.http.app import AppSettings, create_app, health_routes
 from signet.http.heartbeat import Heartbeat
 from signet.observe.metrics import Metrics
 from signet.oci.client import Limits
 from signet.service import runtime
 from signet.service.engine import Engine, EngineSettings
+from signet.service.last_good import LastKnownGoodSettings
 from signet.service.shared import SharedCacheSettings
+from signet.trust.kube import ConfigMapMirror, KubeSource
 from signet.trust.store import TrustStore
 
 __all__ = ["CertificateReloader", "ServeOptions", "build", "serve", "server_ssl_context"]
@@ -56,6 +60,21 @@ class ServeOptions:
     cpu_processes: bool = True
     # Verdicts shared with the other replicas through Redis/Valkey (off: each caches alone).
     shared_cache: SharedCacheSettings | None = None
+    # This replica's verdicts on disk, answered stale during a registry outage (off: none).
+    last_good: LastKnownGoodSettings | None = None
+    # Where every decision is appended, hash-chained and signed (off: the JSON log lines only).
+    decision_log: DecisionLogSettings | None = None
+    # The trust config's ConfigMap, watched through the Kubernetes API and mirrored into
+    # `trust_mirror` (off: the files under `config` only; see trust.kube).
+    trust_configmap: KubeSource | None = None
+    trust_mirror: Path = Path("/var/run/signet/trust")
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionLogSettings:
+    directory: Path
+    signer: Signer
+    replica: str | None = None  # default: the host name (a Pod's name)
 
 
 def server_ssl_context(
@@ -135,7 +154,12 @@ def build(
     metrics = Metrics()
     if certificates is not None:
         certificates.attach(metrics)
-    store = TrustStore(options.config, metrics)
+    mirror = None
+    if options.trust_configmap is not None:
+        mirror = ConfigMapMirror(options.trust_configmap, options.trust_mirror)
+        mirror.seed(options.config)  # the kubelet's copy, until the API's arrives
+    store = TrustStore(options.trust_mirror if mirror else options.config, metrics)
+    log = options.decision_log
     parts = runtime.build(
         store.current,
         settings=options.engine,
@@ -143,6 +167,8 @@ def build(
         metrics=metrics,
         cpu_processes=options.cpu_processes,
         shared_cache=options.shared_cache,
+        last_good=options.last_good,
+        audit=None if log is None else DecisionLog(log.directory, log.signer, replica=log.replica),
     )
 
     @contextlib.asynccontextmanager
@@ -157,6 +183,8 @@ def build(
         ]
         if certificates is not None:
             watchers.append(asyncio.create_task(certificates.watch(options.reload_interval)))
+        if mirror is not None:
+            watchers.append(asyncio.create_task(mirror.run()))
         try:
             yield
         finally:

@@ -23,6 +23,7 @@ __all__ = [
     "KeylessFact",
     "Report",
     "SignatureFact",
+    "Stale",
     "remediation",
 ]
 
@@ -196,6 +197,32 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True)
+class Stale:
+    """Why a report is an earlier verdict: when it was verified (RFC 3339), and the outage that
+    kept it from being verified now (a transient reason and its message)."""
+
+    verified_at: str
+    reason: Reason
+    detail: str
+
+    def __post_init__(self) -> None:
+        if not self.reason.transient:
+            raise ValueError(f"a report is stale for a transient reason, not {self.reason}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verifiedAt": self.verified_at, "reason": str(self.reason), "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, data: object, where: str) -> Stale:
+        fields = _fields(data, where, ("verifiedAt", "reason", "detail"))
+        try:
+            reason = Reason(_text(fields, "reason", where))
+        except ValueError as exc:
+            raise ValueError(f"{where}.reason: {exc}") from None
+        return cls(_text(fields, "verifiedAt", where), reason, _text(fields, "detail", where))
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     image: str
     digest: str | None
@@ -208,6 +235,8 @@ class Report:
     # verdict may not be reused, because a key's validity window judged at the time of
     # verification opens or closes then; None when time cannot change it.
     valid_until: float | None = field(default=None, compare=False)
+    # Set only on an answer from the last known good verdicts during a registry outage.
+    stale: Stale | None = None
 
     def __post_init__(self) -> None:
         named = {s.attestor for s in self.signatures}
@@ -223,7 +252,7 @@ class Report:
         return tuple(dict.fromkeys(f.reason for f in self.failures))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "version": self.version,
             "image": self.image,
             "digest": self.digest,
@@ -232,13 +261,16 @@ class Report:
             "failures": [f.to_json() for f in self.failures],
             "attestations": [a.to_json() for a in self.attestations],
         }
+        if self.stale is not None:
+            out["stale"] = self.stale.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: object) -> Report:
         """The report `to_json` wrote, exactly: anything else (an unknown or missing field, a
         wrong type, another version, a transient reason) is a ValueError."""
         where = "report"
-        fields = _fields(data, where, _REPORT)
+        fields = _fields(data, where, _REPORT, ("stale",))
         if type(fields["version"]) is not int or fields["version"] != REPORT_VERSION:
             raise ValueError(f"report.version: expected {REPORT_VERSION}")
         return cls(
@@ -257,6 +289,7 @@ class Report:
                 AttestationFact.from_json(item, f"report.attestations[{index}]")
                 for index, item in enumerate(_list(fields, "attestations", where))
             ),
+            stale=Stale.from_json(fields["stale"], f"{where}.stale") if "stale" in fields else None,
         )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from signet import __version__
@@ -85,6 +88,20 @@ class Metrics:
             "Signature evaluations actually run (cache misses)",
             registry=self.registry,
         )
+        self.last_known_good_writes = Counter(
+            "signet_last_known_good_writes",
+            "Verdicts written to the last-known-good store, by result (stored, dropped when "
+            "its queue was full, error)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.decision_log_records = Gauge(
+            "signet_decision_log_records",
+            "Decision-log records since the provider started, by result: written, dropped "
+            "(its queue was full; admission goes on), error (a write failed)",
+            ["result"],
+            registry=self.registry,
+        )
         self.shared_errors = Counter(
             "signet_shared_cache_errors",
             "Calls to the shared verdict cache's store that failed or timed out, by operation "
@@ -125,6 +142,16 @@ class Metrics:
         self._fingerprint = fingerprint
         self.trust_config.labels(fingerprint).set(1)
         self.trust_loaded.set_to_current_time()
+
+    def watch_decision_log(self, stats: Callable[[], Any]) -> None:
+        """Read the decision log's counters (`LogStats`) at each scrape."""
+
+        def reading(field: str) -> Callable[[], float]:
+            return lambda: float(getattr(stats(), field))
+
+        for result, field in (("written", "written"), ("dropped", "dropped")):
+            self.decision_log_records.labels(result).set_function(reading(field))
+        self.decision_log_records.labels("error").set_function(reading("write_errors"))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,39 +10,46 @@ and the CPU-heavy steps run on workers, cheapest first (`workers`), never on the
 
 With a shared cache (`shared`), a local verdict miss first asks the other replicas' store, and
 every verdict reached here is shared; the store can only save work, never admit (see there).
+
+With a last-known-good store (`last_good`), a digest whose registry is down is answered from the
+verdict this replica last reached for it under the same trust, marked stale and never cached:
+the policy decides whether that admits (see there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from signet.formats.discover import Discovery, discover
 from signet.formats.judge import Evidence, estimated_checks, judge
 from signet.formats.verdict import failure_report
 from signet.model.reference import InvalidReference, Reference, parse
-from signet.model.report import Report
+from signet.model.report import Report, Stale
 from signet.observe.metrics import Metrics
 from signet.oci.client import RegistryClient
 from signet.oci.referrers import Referrers
 from signet.reasons import DeterministicFailure, Reason, Refusal, TransientFailure
 from signet.service.cache import ExpiringCache
+from signet.service.decisions import Answer, Decisions, Outcome
 from signet.service.flights import SingleFlight
+from signet.service.last_good import OUTAGE_REASONS, LastKnownGood
 from signet.service.workers import CpuPool
+from signet.trust.lifecycle import rfc3339
 from signet.trust.model import TrustConfig
 
 if TYPE_CHECKING:
+    from signet.audit.writer import DecisionLog
     from signet.service.shared import SharedVerdicts
 
 __all__ = ["EXPRESS_BELOW", "Answer", "Engine", "EngineSettings", "Outcome"]
 
-decision_log = logging.getLogger("signet.decision")
 log = logging.getLogger("signet.engine")
 
 T = TypeVar("T")
@@ -51,34 +58,6 @@ T = TypeVar("T")
 _CHECK_COST = 1000
 # Work this cheap (an ordinary image: a few checks) has a worker of its own (see workers).
 EXPRESS_BELOW = 32 * _CHECK_COST
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A report, with its ProviderResponse item and its log fields already encoded."""
-
-    report: Report
-    item: bytes
-    log_fields: str
-    reason: str
-
-    @classmethod
-    def of(cls, key: str, report: Report) -> Answer:
-        item = json.dumps({"key": key, "value": report.to_json()}, separators=(",", ":"))
-        reasons = [str(r) for r in report.reasons]
-        fields = json.dumps(
-            {
-                "key": key,
-                "digest": report.digest,
-                "verified": list(report.verified),
-                "reasons": reasons,
-            },
-            separators=(",", ":"),
-        )[1:-1]
-        return cls(report, item.encode(), fields, reasons[0] if reasons else "OK")
-
-
-Outcome = Answer | TransientFailure
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +91,11 @@ class Engine:
         cpu: CpuPool | None = None,
         referrers: Referrers | None = None,
         shared: SharedVerdicts | None = None,
+        last_good: LastKnownGood | None = None,
+        audit: DecisionLog | None = None,
     ) -> None:
         self._trust = trust
+        self._last_good = last_good  # this replica's verdicts, answered stale during an outage
         self._shared = shared  # the verdicts of the other replicas, when they share them
         self._registry = registry
         self._metrics = metrics
@@ -152,7 +134,7 @@ class Engine:
             cache.labels("digest", "hit"),
             cache.labels("digest", "miss"),
         )
-        self._decisions: dict[str, Any] = {}
+        self._decisions = Decisions(metrics, audit)
 
     # -- validation -------------------------------------------------------------------------
 
@@ -169,25 +151,43 @@ class Engine:
         for index, key in enumerate(keys):
             answer: Outcome | None = self._answers.get((key, trust.fingerprint))
             if answer is None:
-                answer = self._refused_at_once(key)
+                refused = self._refused_at_once(key)
+                if refused is not None and self._last_good is not None:
+                    misses[index] = asyncio.ensure_future(self._stale_or(key, trust, refused))
+                else:
+                    answer = refused
             outcomes.append(answer)
-            if answer is None:
+            if answer is None and index not in misses:
                 misses[index] = self._start_check(key, trust)
         self._answer_hit.inc(len(keys) - len(misses))
         self._answer_miss.inc(len(misses))
         if misses:
-            _, pending = await asyncio.wait(misses.values(), timeout=self.settings.deadline)
+            # With a last-known-good store, its lookup for a key still running gets the end.
+            spare = 0.0 if self._last_good is None else self._last_good.settings.lookup_timeout
+            _, pending = await asyncio.wait(
+                misses.values(), timeout=max(0.0, self.settings.deadline - spare)
+            )
+            late: dict[int, asyncio.Future[Outcome]] = {}
             for index, task in misses.items():
                 if task in pending:
                     task.cancel()
-                    outcomes[index] = TransientFailure(
-                        Reason.DEADLINE_EXCEEDED,
-                        f"no answer within the {self.settings.deadline}s deadline",
+                    late[index] = asyncio.ensure_future(
+                        self._stale_or(
+                            keys[index],
+                            trust,
+                            TransientFailure(
+                                Reason.DEADLINE_EXCEEDED,
+                                f"no answer within the {self.settings.deadline}s deadline",
+                            ),
+                        )
                     )
                 else:
                     outcomes[index] = task.result()
+            for index, outcome in zip(late, await asyncio.gather(*late.values()), strict=True):
+                outcomes[index] = outcome
         done = [outcome for outcome in outcomes if outcome is not None]
-        self._log(keys, done, misses.keys(), 1000 * (time.perf_counter() - started))
+        elapsed = 1000 * (time.perf_counter() - started)
+        self._decisions.record(keys, done, misses.keys(), elapsed, trust.fingerprint)
         return done
 
     def _refused_at_once(self, key: str) -> TransientFailure | None:
@@ -229,13 +229,35 @@ class Engine:
             report, lifetime = await self._check(key, trust)
         except TransientFailure as failure:
             # A value from here on: no traceback, so nothing it passed through is kept alive.
-            return TransientFailure(failure.reason, failure.message)
+            transient = TransientFailure(failure.reason, failure.message)
         except Exception as exc:  # a bug must deny (uncached), not crash the request
             log.exception("unexpected error while checking %s", key)
             return TransientFailure(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-        answer = Answer.of(key, report)
-        self._answers.put((key, trust.fingerprint), answer, lifetime)
-        return answer
+        else:
+            answer = Answer.of(key, report)
+            self._answers.put((key, trust.fingerprint), answer, lifetime)
+            return answer
+        return await self._stale_or(key, trust, transient)
+
+    async def _stale_or(self, key: str, trust: TrustConfig, failure: TransientFailure) -> Outcome:
+        """During an outage, the verdict this replica last reached for the digest under the
+        same trust, marked stale (see last_good; never cached here); else the failure."""
+        if self._last_good is None or failure.reason not in OUTAGE_REASONS:
+            return failure
+        try:
+            ref = parse(key)
+        except InvalidReference:
+            return failure
+        if ref.digest is None:  # a tag is never answered from earlier data: it may have moved
+            return failure
+        found = await self._last_good.lookup(
+            (ref.registry, ref.repository, ref.digest, trust.fingerprint)
+        )
+        if found is None:
+            return failure
+        when = rfc3339(datetime.fromtimestamp(found.verified_at, UTC))
+        stale = Stale(when, failure.reason, failure.message)
+        return Answer.of(key, dataclasses.replace(found.report, image=key, stale=stale))
 
     async def _check(self, key: str, trust: TrustConfig) -> tuple[Report, float]:
         """The report, and how long an answer built on it may be reused."""
@@ -346,6 +368,8 @@ class Engine:
         self._verdicts.put(verdict_key, report, lifetime)
         if self._shared is not None:
             self._shared.share(verdict_key, report, lifetime)
+        if self._last_good is not None:
+            self._last_good.remember(verdict_key, report)
         for failure in report.failures:
             if failure.reason.lifecycle and failure.attestor is not None:
                 self._metrics.lifecycle_refusals.labels(failure.attestor, failure.reason).inc()
@@ -388,47 +412,3 @@ class Engine:
         if ref.tag is not None and self.settings.pin_mode == "digest":
             return f"{key[: -len(ref.tag) - 1]}@{digest}"
         return f"{key}@{digest}"
-
-    # -- observability ------------------------------------------------------------------------
-
-    def _log(
-        self,
-        keys: Sequence[str],
-        outcomes: Sequence[Outcome],
-        computed: Iterable[int],
-        duration_ms: float,
-    ) -> None:
-        """One JSON line per decision, written in one call per request (the log is the hot path)."""
-        fresh = set(computed)
-        now = f"{time.time():.3f}"
-        lines = []
-        reasons: dict[str, int] = {}
-        for index, (key, outcome) in enumerate(zip(keys, outcomes, strict=True)):
-            if isinstance(outcome, Answer):
-                fields = outcome.log_fields
-                reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
-            else:
-                fields = json.dumps(
-                    {
-                        "key": key,
-                        "digest": None,
-                        "verified": [],
-                        "reasons": [str(outcome.reason)],
-                        "error": outcome.message,
-                    },
-                    separators=(",", ":"),
-                )[1:-1]
-                reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
-            cached = "false" if index in fresh else "true"
-            lines.append(
-                f'{{"time":{now},"level":"info","logger":"signet.decision",'
-                f'"message":"decision","event":"decision",{fields},'
-                f'"duration_ms":{duration_ms:.2f},"cached":{cached}}}'
-            )
-        for reason, count in reasons.items():
-            counter = self._decisions.get(reason)
-            if counter is None:
-                counter = self._decisions[reason] = self._metrics.decisions.labels(reason)
-            counter.inc(count)
-        if lines and decision_log.isEnabledFor(logging.INFO):
-            decision_log.info("\n".join(lines))

@@ -6,6 +6,7 @@ there is one wiring to get right, and one place to add to when a new part arrive
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -13,10 +14,12 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
+from signet.audit.writer import DecisionLog
 from signet.observe.metrics import Metrics
 from signet.oci.client import Limits, RegistryClient
 from signet.oci.dns import Resolver
 from signet.service.engine import EXPRESS_BELOW, Engine, EngineSettings
+from signet.service.last_good import LastKnownGood, LastKnownGoodSettings
 from signet.service.shared import SharedCacheSettings, SharedVerdicts
 from signet.service.workers import CpuPool
 from signet.trust.model import TrustConfig
@@ -31,12 +34,18 @@ class Runtime:
     cpu: CpuPool
     metrics: Metrics
     shared: SharedVerdicts | None = None  # started and closed by whoever serves (see serve)
+    last_good: LastKnownGood | None = None
+    audit: DecisionLog | None = None
 
     async def aclose(self) -> None:
         if self.shared is not None:
             await self.shared.aclose()
+        if self.last_good is not None:
+            self.last_good.close()
         await self.registry.aclose()
         self.cpu.close()
+        if self.audit is not None:
+            await asyncio.to_thread(self.audit.close)  # what is queued, sealed
 
 
 def build(
@@ -51,11 +60,15 @@ def build(
     cpu_workers: int = 1,
     cpu_processes: bool = False,
     shared_cache: SharedCacheSettings | None = None,
+    last_good: LastKnownGoodSettings | None = None,
+    audit: DecisionLog | None = None,
 ) -> Runtime:
     """Everything an answer needs; `transport`, `network` and `resolver` replace the network
     in tests (see RegistryClient). `cpu_processes` puts the checks in worker processes, which
     a long-running server wants (see workers). `shared_cache`: verdicts shared with the other
-    replicas through Redis (see service.shared)."""
+    replicas through Redis (see service.shared). `last_good`: this replica's verdicts on disk,
+    answered stale during a registry outage (see service.last_good). `audit`: the decision log
+    every decision is appended to (see signet.audit); closed with the runtime."""
     metrics = metrics or Metrics()
     registry = RegistryClient(
         trust,
@@ -72,8 +85,13 @@ def build(
         from signet.service.shared.store import RedisStore  # noqa: PLC0415
 
         shared = SharedVerdicts(RedisStore(shared_cache), shared_cache, metrics)
-    engine = Engine(trust, registry, metrics, settings, cpu, shared=shared)
-    return Runtime(engine, registry, cpu, metrics, shared)
+    kept = None if last_good is None else LastKnownGood(last_good, metrics)
+    engine = Engine(
+        trust, registry, metrics, settings, cpu, shared=shared, last_good=kept, audit=audit
+    )
+    if audit is not None:
+        metrics.watch_decision_log(lambda: audit.stats)
+    return Runtime(engine, registry, cpu, metrics, shared, kept, audit)
 
 
 @contextlib.asynccontextmanager

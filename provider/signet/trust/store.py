@@ -6,7 +6,6 @@ edit with a typo must not take admission down, and it must never fall back to tr
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from signet.observe.metrics import Metrics
 from signet.trust.config import load
 from signet.trust.model import TrustConfig, TrustConfigError
+from signet.trust.notify import FolderWatch
 
 __all__ = ["TrustStore"]
 
@@ -57,9 +57,17 @@ class TrustStore:
         return changed
 
     async def watch(self, interval: float = 2.0) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            self.reload_if_changed()
+        """Reload when a file changes: at once where the folders can be watched (`notify`),
+        and in any case at least every `interval` seconds."""
+        with FolderWatch() as folders:
+            while True:
+                folders.watch(self._folders())
+                await folders.wait(interval)
+                self.reload_if_changed()
+
+    def _folders(self) -> set[Path]:
+        folders = {path.parent for path in [self.path, *self._config_files()]}
+        return folders | {self.path} if self.path.is_dir() else folders
 
     def _fingerprint_files(self) -> str:
         digest = hashlib.sha256()
