@@ -69,6 +69,13 @@ class Metrics:
             ["host"],
             registry=self.registry,
         )
+        self.registry_budget = Counter(
+            "signet_registry_budget",
+            "Registry calls that found Signet's own budget for the host spent, by host and "
+            "result: waited (for a token, briefly) or refused (failed at once, transient)",
+            ["host", "result"],
+            registry=self.registry,
+        )
         self.trust_reloads = Counter(
             "signet_trust_reloads",
             "Trust-config reloads, by result",

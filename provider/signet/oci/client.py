@@ -37,6 +37,7 @@ from signet.oci.breaker import (
     outage_of_failure,
     outage_of_status,
 )
+from signet.oci.budget import Budgets, BudgetSettings
 from signet.oci.dns import Resolver
 from signet.oci.egress import EgressTransport, Policy
 from signet.oci.media import MANIFEST_ACCEPT, OCI_INDEX
@@ -65,6 +66,7 @@ class Limits:
     per_host: int = 16
     max_waiting_per_host: int = 256
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,7 @@ class RegistryClient:
         self._breakers = Breakers(
             self._limits.breaker, on_state=self._breaker_state, on_reject=self._breaker_rejected
         )
+        self._budgets = Budgets(self._limits.budget, on_wait=self._budget_used)
         self._auth = Authenticator(trust, self._settings, self._send_for_token)
         self._counted_hosts: set[str] = set()
         self._closing: set[asyncio.Future[None]] = set()
@@ -286,6 +289,7 @@ class RegistryClient:
         scope = f"repository:{ref.repository}:{actions}"
         # The wait for a turn is bounded by the caller (its flight or request deadline); the
         # call itself, once it runs, by the request timeout.
+        await self._budgets.take(host)  # Signet's own pace for this registry
         probe = self._breakers.admit(host)
         try:
             async with self._slots.slot(host):
@@ -518,6 +522,10 @@ class RegistryClient:
     def _breaker_state(self, host: str, state: State) -> None:
         if self._metrics is not None:
             self._metrics.registry_breaker_state.labels(self._label(host)).set(state)
+
+    def _budget_used(self, host: str, result: str) -> None:
+        if self._metrics is not None:
+            self._metrics.registry_budget.labels(self._label(host), result).inc()
 
     def _breaker_rejected(self, host: str) -> None:
         if self._metrics is not None:
