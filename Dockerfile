@@ -10,7 +10,9 @@ FROM ${BASE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY provider ./provider
-RUN pip install --no-cache-dir --prefix=/install .
+# With the pkcs11 extra: trust keys and signing keys on a PKCS#11 token (an HSM's module is the
+# vendor's: mount it, and name it in the pkcs11: URI's module-path).
+RUN pip install --no-cache-dir --prefix=/install ".[pkcs11]"
 
 FROM ${BASE}
 COPY --from=build /install /usr/local

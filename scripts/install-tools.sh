@@ -56,6 +56,17 @@ else
   echo "softhsm2: present"
 fi
 
+# Debian's Chromium and its chromedriver: the console's browser test drives them with Selenium
+# (tests/support/browser.py names both, so nothing is downloaded).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  started=$SECONDS
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; }
+  echo "chromium, chromium-driver: installed ($((SECONDS - started)) s)"
+else
+  echo "chromium, chromium-driver: present"
+fi
+
 for version in "${COSIGN_VERSIONS[@]}"; do
   dir=".tools/cosign-$version"
   if [ -x "$dir/cosign" ] && "$dir/cosign" version 2>/dev/null | grep -q "GitVersion: *$version\$"; then
@@ -127,6 +138,40 @@ else
     GOBIN="$PWD/$promtool_dir" go install -tags "$PROMTOOL_TAGS" "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
     cp "$promtool_dir/promtool" "$promtool_cached/promtool"
     echo "promtool $PROMTOOL_VERSION: built ($((SECONDS - started)) s)"
+  fi
+fi
+# Alertmanager, the real receiver the alerts' integration tests deliver to (tests/support/
+# alertmanager.py, tests/integration/test_alerts.py). Its module embeds the web UI's built assets
+# (ui/app/dist), which the module zip leaves out, so `go install` cannot build it: it is built
+# from a copy of the module source with a placeholder UI (the tests use only the API), its
+# version stamped in as Alertmanager's own release build does (checked by `--version`).
+ALERTMANAGER_VERSION=v0.35.0
+alertmanager_dir=".tools/alertmanager-$ALERTMANAGER_VERSION"
+alertmanager_cached="$CACHE/alertmanager-$ALERTMANAGER_VERSION"
+alertmanager_built() { [ -x "$1" ] && "$1" --version 2>/dev/null | grep -q "^alertmanager, version ${ALERTMANAGER_VERSION#v} "; }
+if alertmanager_built "$alertmanager_dir/alertmanager"; then
+  echo "alertmanager $ALERTMANAGER_VERSION: reused"
+else
+  mkdir -p "$alertmanager_dir" "$alertmanager_cached"
+  if alertmanager_built "$alertmanager_cached/alertmanager"; then
+    cp "$alertmanager_cached/alertmanager" "$alertmanager_dir/alertmanager"
+    echo "alertmanager $ALERTMANAGER_VERSION: copied from $CACHE"
+  else
+    started=$SECONDS
+    (cd /tmp && go mod download "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION")
+    alertmanager_source="$(go env GOMODCACHE)/github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION"
+    alertmanager_work="$(mktemp -d)"
+    cp -r "$alertmanager_source/." "$alertmanager_work"
+    chmod -R u+w "$alertmanager_work"
+    for ui in elm mantine; do
+      mkdir -p "$alertmanager_work/ui/app/dist/$ui"
+      echo "<!doctype html><title>Alertmanager</title><p>Built without the web UI." > "$alertmanager_work/ui/app/dist/$ui/index.html"
+    done
+    (cd "$alertmanager_work" && go build -o "$OLDPWD/$alertmanager_dir/alertmanager" -ldflags "-X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v}" ./cmd/alertmanager)
+    rm -rf "$alertmanager_work"
+    alertmanager_built "$alertmanager_dir/alertmanager" || { echo "alertmanager: the build does not report version $ALERTMANAGER_VERSION" >&2; exit 1; }
+    cp "$alertmanager_dir/alertmanager" "$alertmanager_cached/alertmanager"
+    echo "alertmanager $ALERTMANAGER_VERSION: built ($((SECONDS - started)) s)"
   fi
 fi
 # The e2e tests apply Gatekeeper's CRDs from its module source (charts/gatekeeper/crds).

@@ -75,3 +75,15 @@ def report_of(provider: Provider, image: str) -> dict[str, Any]:
     assert answer["response"]["systemError"] == "", answer
     value: dict[str, Any] = answer["response"]["items"][0]["value"]
     return value
+
+
+def signet_cli(*args: str) -> tuple[int, str, str]:
+    """`signet ARGS...` as a person runs it: its exit code, standard output and error."""
+    result = subprocess.run(
+        [sys.executable, "-m", "signet.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return result.returncode, result.stdout, result.stderr

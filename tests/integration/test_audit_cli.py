@@ -4,9 +4,6 @@ the real writer wrote, exit codes 0 (verifies), 1 (tampered) and 2 (bad usage or
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,21 +11,15 @@ import pytest
 from signet.audit import Decision, DecisionLog, LogSettings, SignerFact
 from signet.crypto.keyfile import generate, public_pem
 
+from .helpers import signet_cli
+
 pytestmark = pytest.mark.integration
 
 HOSTILE = "evil.test/app:\x1b[2J\x1b]0;owned\x07"
 
 
 def signet_audit(*args: str) -> tuple[int, str, str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "signet.cli", "audit", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=dict(os.environ),
-    )
-    return result.returncode, result.stdout, result.stderr
+    return signet_cli("audit", *args)
 
 
 @pytest.fixture(scope="module")

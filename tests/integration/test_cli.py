@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,21 +14,13 @@ from tests.support import cosign
 from tests.support.images import push_image
 from tests.support.registry import Registry
 
-from .helpers import write_trust
+from .helpers import signet_cli, write_trust
 
 pytestmark = pytest.mark.integration
 
 
 def signet_verify(*args: str) -> tuple[int, str, str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "signet.cli", "verify", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=dict(os.environ),
-    )
-    return result.returncode, result.stdout, result.stderr
+    return signet_cli("verify", *args)
 
 
 @pytest.fixture(scope="module")

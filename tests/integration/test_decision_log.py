@@ -5,8 +5,6 @@ transient) is in the chain, `signet audit verify` accepts it and names a tampere
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from tests.support.images import push_image
 from tests.support.provider import Provider, run_provider
 from tests.support.registry import run_registry
 
-from .helpers import write_trust
+from .helpers import signet_cli, write_trust
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +30,6 @@ def _validate(provider: Provider, *keys: str) -> None:
     }
     with provider.client(timeout=20) as client:
         assert client.post(f"{provider.url}/validate", json=body).status_code == 200
-
-
-def signet(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "signet.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_the_provider_writes_a_log_that_verifies_and_answers_who_admitted_what(
@@ -69,18 +57,18 @@ def test_the_provider_writes_a_log_that_verifies_and_answers_who_admitted_what(
             _validate(provider, "127.0.0.1:9/app:down")  # nothing listens there: transient
     # Stopped cleanly: the log ends with a checkpoint.
 
-    verified = signet(
+    code, out, err = signet_cli(
         "audit", "verify", str(tmp_path / "decisions"), "--key", str(tmp_path / "log.pub")
     )
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert code == 0, out + err
 
     def query(*filters: str) -> list[dict[str, object]]:
-        result = signet(
+        code, out, err = signet_cli(
             *("audit", "query", str(tmp_path / "decisions")),
             *("--key", str(tmp_path / "log.pub"), "--json", *filters),
         )
-        assert result.returncode == 0, result.stderr
-        return [json.loads(line)["decision"] for line in result.stdout.splitlines()]
+        assert code == 0, err
+        return [json.loads(line)["decision"] for line in out.splitlines()]
 
     admitted = query("--digest", signed)
     assert [d["cached"] for d in admitted] == [False, True]
@@ -102,8 +90,8 @@ def test_the_provider_writes_a_log_that_verifies_and_answers_who_admitted_what(
     at = data.index(b"NO_SIGNATURE")
     data[at] = ord("X")
     segment.write_bytes(bytes(data))
-    tampered = signet(
+    code, out, _ = signet_cli(
         "audit", "verify", str(tmp_path / "decisions"), "--key", str(tmp_path / "log.pub")
     )
-    assert tampered.returncode == 1, tampered.stdout
-    assert "signet-0" in tampered.stdout and segment.name in tampered.stdout
+    assert code == 1, out
+    assert "signet-0" in out and segment.name in out

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from signet.crypto.keyfile import encrypt_cosign_key, generate
 from tests.support import cosign
 from tests.support.images import push_image
 from tests.support.procs import free_port
@@ -151,7 +152,12 @@ def exported(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> It
     good = trust.read_text()
     health = free_port()
     try:
-        with run_provider(trust, work / "provider", "--health-port", str(health)) as provider:
+        (work / "log.key").write_bytes(encrypt_cosign_key(generate("p256"), b""))
+        flags = (
+            *("--health-port", str(health), "--registry-breaker-failures", "2"),
+            *("--decision-log", str(work / "log"), "--decision-log-key", str(work / "log.key")),
+        )
+        with run_provider(trust, work / "provider", *flags) as provider:
             with provider.client(timeout=30) as client:
 
                 def validate(*keys: str) -> dict[str, Any]:
@@ -174,6 +180,8 @@ def exported(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> It
                 assert answered["systemError"] == "", answered
                 # ... a 503 and a connection error (REGISTRY_UNAVAILABLE, outcome error) ...
                 assert validate(f"{down}/rules/app:v1", f"{absent}/rules/app:v1")["systemError"]
+                for _ in range(2):  # the 503s open the down registry's breaker
+                    validate(f"{down}/rules/app:v2")
                 client.post(f"{provider.url}/validate", content=b"not JSON")  # ... a bad request
 
             def scrape() -> Exported:

@@ -264,6 +264,11 @@ def test_the_chart_on_a_node_serves_gatekeeper_through_its_service(tmp_path: Pat
                 "not signed by <dev-team>: NO_SIGNATURE" in output
             ), output
             print("denied:", output.strip())
+            # trust.watch: the Pods watch their trust ConfigMap through the API server (the
+            # chart's service account, its Role), not only the kubelet's copy.
+            selector = f"app.kubernetes.io/name=signet,app.kubernetes.io/instance={RELEASE}"
+            logs = node.kubectl("logs", "-n", NAMESPACE, "-l", selector, "--tail=-1").stdout
+            assert "trust ConfigMap version" in logs and "mirrored" in logs, logs[-3000:]
             code, output = _run_pod(node, "signed", images.signed)
             assert code == 0, output
             assert output == images.pinned(images.signed_digest)

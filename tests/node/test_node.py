@@ -43,7 +43,8 @@ spec:
     - name: identity
       image: {PROVIDER_IMAGE}
       imagePullPolicy: Never
-      command: ["python3", "-c", "import os, shutil; print(os.getuid(), os.getgid(), shutil.which('signet'))"]
+      # pkcs11: the Dockerfile installs the extra (the PKCS#11 binding for HSM-held keys).
+      command: ["python3", "-c", "import os, shutil, pkcs11; print(os.getuid(), os.getgid(), shutil.which('signet'))"]
 """
 
 RUNNING = f"""apiVersion: apps/v1

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,11 @@ import uvicorn
 from cryptography import x509
 from starlette.applications import Starlette
 
+from signet.alerts import Alerts, AlertSettings
 from signet.audit.writer import DecisionLog
 from signet.crypto.keyfile import Signer
 from signet.http.app import AppSettings, create_app, health_routes
+from signet.http.console_server import ConsoleOptions, ConsoleServer
 from signet.http.heartbeat import Heartbeat
 from signet.observe.metrics import Metrics
 from signet.oci.client import Limits
@@ -68,6 +71,10 @@ class ServeOptions:
     # `trust_mirror` (off: the files under `config` only; see trust.kube).
     trust_configmap: KubeSource | None = None
     trust_mirror: Path = Path("/var/run/signet/trust")
+    # The web console on a port of its own (off: none).
+    console: ConsoleOptions | None = None
+    # Alerts on anomalies, to Alertmanager and/or a webhook (off: none).
+    alerts: AlertSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +154,7 @@ def build(
     options: ServeOptions,
     certificates: CertificateReloader | None = None,
     heartbeat: Heartbeat | None = None,
+    console: ConsoleServer | None = None,
 ) -> tuple[Starlette, Starlette, Engine]:
     """The app, the health app and the engine; raises TrustConfigError for an invalid config
     (so a started server always holds a loaded one)."""
@@ -158,7 +166,12 @@ def build(
     if options.trust_configmap is not None:
         mirror = ConfigMapMirror(options.trust_configmap, options.trust_mirror)
         mirror.seed(options.config)  # the kubelet's copy, until the API's arrives
-    store = TrustStore(options.trust_mirror if mirror else options.config, metrics)
+    alerts = None if options.alerts is None else Alerts(options.alerts)
+    store = TrustStore(
+        options.trust_mirror if mirror else options.config,
+        metrics,
+        on_reload=None if alerts is None else alerts.trust_reload,
+    )
     log = options.decision_log
     parts = runtime.build(
         store.current,
@@ -169,6 +182,7 @@ def build(
         shared_cache=options.shared_cache,
         last_good=options.last_good,
         audit=None if log is None else DecisionLog(log.directory, log.signer, replica=log.replica),
+        alerts=alerts,
     )
 
     @contextlib.asynccontextmanager
@@ -177,6 +191,8 @@ def build(
         parts.registry.prepare()
         if parts.shared is not None:
             await parts.shared.start()  # a store that is down does not stop the start
+        if parts.alerts is not None:
+            await parts.alerts.start()
         watchers = [
             asyncio.create_task(store.watch(options.reload_interval)),
             asyncio.create_task(heartbeat.run()),
@@ -185,9 +201,13 @@ def build(
             watchers.append(asyncio.create_task(certificates.watch(options.reload_interval)))
         if mirror is not None:
             watchers.append(asyncio.create_task(mirror.run()))
+        if console is not None:
+            console.start(parts.engine, store.current, store.path)
         try:
             yield
         finally:
+            if console is not None:
+                await asyncio.to_thread(console.stop)
             for watcher in watchers:
                 watcher.cancel()
             await parts.aclose()
@@ -210,9 +230,19 @@ def serve(options: ServeOptions) -> None:
     )
     main_server: list[uvicorn.Server] = []  # set below; the probes ask it whether it started
     heartbeat = Heartbeat(lambda: bool(main_server) and main_server[0].started)
+    console = None
+    if options.console is not None:
+        console_context = server_ssl_context(options.cert, options.key, None, False)
+        console = ConsoleServer(options.console, options.host, console_context)
+        console_certificates = CertificateReloader(console_context, options.cert, options.key)
     app, health, _ = build(
-        options, CertificateReloader(context, options.cert, options.key), heartbeat
+        options, CertificateReloader(context, options.cert, options.key), heartbeat, console
     )
+    if console is not None:
+        # A rotated certificate reaches the console's context too, checked by this thread.
+        threading.Thread(
+            target=_poll, args=(console_certificates, options.reload_interval), daemon=True
+        ).start()
     if options.health_port is not None:
         # A second, plain listener in its own thread; the main server keeps the signal handling.
         health_server = uvicorn.Server(
@@ -246,3 +276,9 @@ def serve(options: ServeOptions) -> None:
     )
     main_server.append(uvicorn.Server(config))
     main_server[0].run()
+
+
+def _poll(certificates: CertificateReloader, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        certificates.reload_if_changed()

@@ -6,11 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from signet.alerts import AlertSettings
+from signet.console import ConsoleSettings, read_token_file
 from signet.crypto.keyfile import load_private_key
 from signet.http.app import AppSettings
+from signet.http.console_server import ConsoleOptions
 from signet.http.serve import DecisionLogSettings, ServeOptions, serve
 from signet.observe.logs import configure_logging
 from signet.oci.breaker import BreakerSettings
+from signet.oci.budget import BudgetSettings
 from signet.oci.client import Limits
 from signet.service.engine import EngineSettings
 from signet.service.last_good import DEFAULT_MAX_AGE, LastKnownGoodSettings
@@ -73,6 +77,20 @@ def add_parser(commands: Any) -> None:
         help="registry outages in a row (refused, timed out, 5xx, 429) after which calls to "
         "that host fail at once until a probe succeeds; 0 turns the breaker off "
         "(default %(default)s)",
+    )
+    serve.add_argument(
+        "--registry-rate",
+        type=float,
+        default=BudgetSettings().rate,
+        help="calls per second Signet makes to one registry host on average, with bursts of "
+        "--registry-burst; past that a call waits at most 0.25 s, then fails at once "
+        "(transient); 0 turns the budget off (default %(default)s)",
+    )
+    serve.add_argument(
+        "--registry-burst",
+        type=int,
+        default=BudgetSettings().burst,
+        help="calls one registry host may get at once (default %(default)s)",
     )
     serve.add_argument(
         "--pin-mode",
@@ -172,6 +190,42 @@ def add_parser(commands: Any) -> None:
         help="with --trust-configmap: the service account's token and ca.crt (default %(default)s)",
     )
     serve.add_argument(
+        "--console-port",
+        type=int,
+        metavar="PORT",
+        help="serve the web console (HTTPS with --cert, a token login) on this port",
+    )
+    serve.add_argument(
+        "--console-token-file",
+        type=Path,
+        metavar="FILE",
+        help="with --console-port (required): the login token (at least 16 bytes), e.g. a Secret",
+    )
+    serve.add_argument(
+        "--console-allow-checks",
+        action="store_true",
+        help="with --console-port: allow 'check an image now' (it calls registries and is "
+        "logged as a decision); without it the console only reads",
+    )
+    serve.add_argument(
+        "--alertmanager",
+        metavar="URL",
+        help="send alerts on anomalies (denial spikes, revoked or expired keys used, a new "
+        "signer for a repository, a registry down for minutes, failing trust reloads) to this "
+        "Alertmanager (its API v2: URL/api/v2/alerts)",
+    )
+    serve.add_argument(
+        "--alert-webhook",
+        metavar="URL",
+        help="and/or POST them as JSON to this URL",
+    )
+    serve.add_argument(
+        "--alert-signers-file",
+        type=Path,
+        metavar="FILE",
+        help="with alerts: keep the signers learnt per repository in this file across restarts",
+    )
+    serve.add_argument(
         "--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default %(default)s)"
     )
 
@@ -200,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
         limits=Limits(
             request_timeout=args.registry_timeout,
             breaker=BreakerSettings(failures=args.registry_breaker_failures),
+            budget=BudgetSettings(rate=args.registry_rate, burst=args.registry_burst),
         ),
         health_port=args.health_port,
         shared_cache=shared_cache,
@@ -211,6 +266,8 @@ def run(args: argparse.Namespace) -> int:
         if args.trust_configmap is None
         else KubeSource.in_cluster(args.trust_configmap, args.kube_service_account),
         trust_mirror=args.trust_mirror,
+        console=_console(args),
+        alerts=_alerts(args),
     )
     serve(options)
     return 0
@@ -231,3 +288,30 @@ def _decision_log(args: argparse.Namespace) -> DecisionLogSettings | None:
         password = args.decision_log_key_password_file.read_bytes().rstrip(b"\r\n")
     signer = load_private_key(args.decision_log_key.read_bytes(), password)
     return DecisionLogSettings(args.decision_log, signer, args.decision_log_replica)
+
+
+def _console(args: argparse.Namespace) -> ConsoleOptions | None:
+    if args.console_port is None:
+        if args.console_token_file is not None or args.console_allow_checks:
+            raise ValueError("--console-token-file and --console-allow-checks need --console-port")
+        return None
+    if args.console_token_file is None:
+        raise ValueError("--console-port needs --console-token-file (the login token)")
+    settings = ConsoleSettings(
+        read_token_file(args.console_token_file),
+        decision_log=args.decision_log,
+        read_only=not args.console_allow_checks,
+    )
+    return ConsoleOptions(args.console_port, settings)
+
+
+def _alerts(args: argparse.Namespace) -> AlertSettings | None:
+    if args.alertmanager is None and args.alert_webhook is None:
+        if args.alert_signers_file is not None:
+            raise ValueError("--alert-signers-file needs --alertmanager or --alert-webhook")
+        return None
+    return AlertSettings(
+        alertmanager_url=args.alertmanager,
+        webhook_url=args.alert_webhook,
+        signers_file=args.alert_signers_file,
+    )

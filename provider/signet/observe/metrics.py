@@ -109,6 +109,13 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.alerts = Gauge(
+            "signet_alerts",
+            "Alert deliveries since the provider started, by result: sent, failed (a POST that "
+            "failed; retried), dropped (the queue was full); and firing, the alerts firing now",
+            ["result"],
+            registry=self.registry,
+        )
         self.shared_errors = Counter(
             "signet_shared_cache_errors",
             "Calls to the shared verdict cache's store that failed or timed out, by operation "
@@ -159,6 +166,16 @@ class Metrics:
         for result, field in (("written", "written"), ("dropped", "dropped")):
             self.decision_log_records.labels(result).set_function(reading(field))
         self.decision_log_records.labels("error").set_function(reading("write_errors"))
+
+    def watch_alerts(self, alerts: Any) -> None:
+        """Read the alerts' counters (`signet.alerts.Alerts`) at each scrape."""
+
+        def reading(result: str) -> Callable[[], float]:
+            return lambda: float(getattr(alerts, result))
+
+        for result in ("sent", "failed", "dropped"):
+            self.alerts.labels(result).set_function(reading(result))
+        self.alerts.labels("firing").set_function(lambda: float(len(alerts.firing)))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -96,12 +96,15 @@ class RegistryClient:
         transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
         network: httpcore.AsyncNetworkBackend | None = None,
+        on_breaker: Callable[[str, bool], None] | None = None,
     ) -> None:
-        """Tests replace the network: `transport` instead of all HTTP below the client, or
+        """`on_breaker(host, open)` hears each host's breaker open and close (the alerts).
+        Tests replace the network: `transport` instead of all HTTP below the client, or
         `network` instead of the sockets below the egress checks; `resolver` resolves names."""
         self._trust = trust
         self._limits = limits or Limits()
         self._metrics = metrics
+        self._on_breaker = on_breaker
         self._transport = transport
         self._network = network
         self._resolver = resolver or Resolver(timeout=self._limits.request_timeout)
@@ -522,6 +525,8 @@ class RegistryClient:
     def _breaker_state(self, host: str, state: State) -> None:
         if self._metrics is not None:
             self._metrics.registry_breaker_state.labels(self._label(host)).set(state)
+        if self._on_breaker is not None and state is not State.HALF_OPEN:
+            self._on_breaker(host, state is State.OPEN)
 
     def _budget_used(self, host: str, result: str) -> None:
         if self._metrics is not None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from signet.alerts import Alerts
 from signet.audit.record import Decision, SignerFact
 from signet.audit.writer import DecisionLog
 from signet.model.report import Report
@@ -66,9 +67,12 @@ Outcome = Answer | TransientFailure
 
 
 class Decisions:
-    def __init__(self, metrics: Metrics, audit: DecisionLog | None = None) -> None:
+    def __init__(
+        self, metrics: Metrics, audit: DecisionLog | None = None, alerts: Alerts | None = None
+    ) -> None:
         self._metrics = metrics
         self._audit = audit  # the tamper-evident decision log, when there is one
+        self._alerts = alerts  # the anomaly alerts, when they are on
         self._by_reason: dict[str, Any] = {}
 
     def record(
@@ -83,8 +87,12 @@ class Decisions:
         and with a decision log, one record each (queued: written off the request's path)."""
         fresh = set(computed)
         moment = time.time()
-        if self._audit is not None:
-            self._audit.submit(_records(keys, outcomes, fresh, trust, moment))
+        if self._audit is not None or self._alerts is not None:
+            records = _records(keys, outcomes, fresh, trust, moment)
+            if self._audit is not None:
+                self._audit.submit(records)
+            if self._alerts is not None:
+                self._alerts.observe(records)
         now = f"{moment:.3f}"
         lines = []
         reasons: dict[str, int] = {}

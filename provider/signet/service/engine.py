@@ -45,6 +45,7 @@ from signet.trust.lifecycle import rfc3339
 from signet.trust.model import TrustConfig
 
 if TYPE_CHECKING:
+    from signet.alerts import Alerts
     from signet.audit.writer import DecisionLog
     from signet.service.shared import SharedVerdicts
 
@@ -93,6 +94,7 @@ class Engine:
         shared: SharedVerdicts | None = None,
         last_good: LastKnownGood | None = None,
         audit: DecisionLog | None = None,
+        alerts: Alerts | None = None,
     ) -> None:
         self._trust = trust
         self._last_good = last_good  # this replica's verdicts, answered stale during an outage
@@ -134,7 +136,7 @@ class Engine:
             cache.labels("digest", "hit"),
             cache.labels("digest", "miss"),
         )
-        self._decisions = Decisions(metrics, audit)
+        self._decisions = Decisions(metrics, audit, alerts)
 
     # -- validation -------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
+from signet.alerts import Alerts
 from signet.audit.writer import DecisionLog
 from signet.observe.metrics import Metrics
 from signet.oci.client import Limits, RegistryClient
@@ -36,8 +37,11 @@ class Runtime:
     shared: SharedVerdicts | None = None  # started and closed by whoever serves (see serve)
     last_good: LastKnownGood | None = None
     audit: DecisionLog | None = None
+    alerts: Alerts | None = None  # started by whoever serves, closed here
 
     async def aclose(self) -> None:
+        if self.alerts is not None:
+            await self.alerts.aclose()
         if self.shared is not None:
             await self.shared.aclose()
         if self.last_good is not None:
@@ -62,13 +66,15 @@ def build(
     shared_cache: SharedCacheSettings | None = None,
     last_good: LastKnownGoodSettings | None = None,
     audit: DecisionLog | None = None,
+    alerts: Alerts | None = None,
 ) -> Runtime:
     """Everything an answer needs; `transport`, `network` and `resolver` replace the network
     in tests (see RegistryClient). `cpu_processes` puts the checks in worker processes, which
     a long-running server wants (see workers). `shared_cache`: verdicts shared with the other
     replicas through Redis (see service.shared). `last_good`: this replica's verdicts on disk,
     answered stale during a registry outage (see service.last_good). `audit`: the decision log
-    every decision is appended to (see signet.audit); closed with the runtime."""
+    every decision is appended to (see signet.audit); closed with the runtime. `alerts`: what
+    watches decisions and breakers for anomalies (see signet.alerts)."""
     metrics = metrics or Metrics()
     registry = RegistryClient(
         trust,
@@ -77,6 +83,7 @@ def build(
         transport=transport,
         resolver=resolver,
         network=network,
+        on_breaker=None if alerts is None else alerts.registry_state,
     )
     cpu = CpuPool(workers=cpu_workers, processes=cpu_processes, express_below=EXPRESS_BELOW)
     shared = None
@@ -87,11 +94,21 @@ def build(
         shared = SharedVerdicts(RedisStore(shared_cache), shared_cache, metrics)
     kept = None if last_good is None else LastKnownGood(last_good, metrics)
     engine = Engine(
-        trust, registry, metrics, settings, cpu, shared=shared, last_good=kept, audit=audit
+        trust,
+        registry,
+        metrics,
+        settings,
+        cpu,
+        shared=shared,
+        last_good=kept,
+        audit=audit,
+        alerts=alerts,
     )
     if audit is not None:
         metrics.watch_decision_log(lambda: audit.stats)
-    return Runtime(engine, registry, cpu, metrics, shared, kept, audit)
+    if alerts is not None:
+        metrics.watch_alerts(alerts)
+    return Runtime(engine, registry, cpu, metrics, shared, kept, audit, alerts)
 
 
 @contextlib.asynccontextmanager

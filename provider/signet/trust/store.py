@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from signet.observe.metrics import Metrics
@@ -21,10 +22,17 @@ log = logging.getLogger("signet.trust")
 
 
 class TrustStore:
-    def __init__(self, path: Path, metrics: Metrics | None = None) -> None:
-        """Load `path` now; raises TrustConfigError if it is invalid."""
+    def __init__(
+        self,
+        path: Path,
+        metrics: Metrics | None = None,
+        on_reload: Callable[[bool, str], None] | None = None,
+    ) -> None:
+        """Load `path` now; raises TrustConfigError if it is invalid. `on_reload(ok, message)`
+        hears every reload (the alerts)."""
         self.path = path
         self._metrics = metrics
+        self.on_reload = on_reload
         self._config = load(path)
         self._stamp = self._fingerprint_files()
         self.last_error = ""
@@ -46,12 +54,16 @@ class TrustStore:
             self.last_error = str(exc)
             log.error("trust config reload failed; keeping the previous one: %s", exc)
             self._count("error")
+            if self.on_reload is not None:
+                self.on_reload(False, str(exc))
             return False
         self.last_error = ""
         changed = config.fingerprint != self._config.fingerprint
         self._config = config
         log.info("trust config reloaded (fingerprint %s)", config.fingerprint[:16])
         self._count("ok")
+        if self.on_reload is not None:
+            self.on_reload(True, "")
         if self._metrics is not None:
             self._metrics.trust_in_use(self._config.fingerprint)
         return changed

@@ -132,6 +132,7 @@ def wheelhouse() -> Path:
     pip_version = _run([sys.executable, "-m", "pip", "--version"]).split()[1]
     requirements = [
         *project["project"]["dependencies"],
+        *project["project"]["optional-dependencies"]["pkcs11"],  # the Dockerfile's extra
         *project["build-system"]["requires"],
         *FOR_BOOKWORMS_PYTHON,
         f"pip=={pip_version}",
