@@ -19,6 +19,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "node: starts a real Kubernetes node (tests/support/node/)")
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """asyncio for every `anyio` test: the provider runs on asyncio (uvicorn's uvloop), and
+    with trio installed (Selenium brings it) anyio would otherwise run each test under both."""
+    return "asyncio"
+
+
 # What the end-to-end tests took, printed after the run.
 _E2E = {"tests": 0.0, "setup": 0.0, "seconds": 0.0}
 
