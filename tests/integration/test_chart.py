@@ -188,6 +188,45 @@ def test_the_trust_configmap_is_watched_with_access_to_it_alone() -> None:
     assert not [d for d in off if d["kind"] in ("Role", "RoleBinding")]
 
 
+def test_the_decision_log_console_and_alerts_get_their_args_secrets_and_port() -> None:
+    documents = render(
+        "decisionLog.enabled=true",
+        "decisionLog.key.name=log-key",
+        "decisionLog.password.name=log-password",
+        "decisionLog.persistentVolumeClaim=audit",
+        "console.enabled=true",
+        "console.token.name=console",
+        "console.allowChecks=true",
+        "alerts.alertmanager=http://alertmanager.monitoring.svc:9093",
+    )
+    (deployment,) = only(documents, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    for arg in (
+        "--decision-log=/var/lib/signet-audit",
+        "--decision-log-key=/etc/signet/decision-log/key",
+        "--decision-log-key-password-file=/etc/signet/decision-log-password/password",
+        "--console-port=8444",
+        "--console-token-file=/etc/signet/console/token",
+        "--console-allow-checks",
+        "--alertmanager=http://alertmanager.monitoring.svc:9093",
+    ):
+        assert arg in container["args"], container["args"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["decision-log"]["persistentVolumeClaim"] == {"claimName": "audit"}
+    assert volumes["decision-log-key"]["secret"]["secretName"] == "log-key"
+    assert volumes["console-token"]["secret"]["items"] == [{"key": "token", "path": "token"}]
+    (service,) = only(documents, "Service")
+    assert {"name": "console", "port": 8444, "targetPort": "console"} in service["spec"]["ports"]
+
+    with pytest.raises(RuntimeError, match=r"decisionLog\.enabled needs decisionLog\.key\.name"):
+        render("decisionLog.enabled=true")
+    with pytest.raises(RuntimeError, match=r"console\.enabled needs console\.token\.name"):
+        render("console.enabled=true")
+    with pytest.raises(RuntimeError, match="does not match"):
+        render("alerts.webhook=file:///etc/passwd")
+
+
 def test_keys_and_roots_can_be_mounted_from_secrets_and_configmaps() -> None:
     documents = render(
         "trustMounts[0].name=keys",

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from signet.crypto.keyfile import generate, public_pem
+from signet.crypto.keyfile import encrypt_cosign_key, generate, public_pem
 from signet.http.devcerts import write_dev_certs
 
 pytestmark = pytest.mark.integration
@@ -208,6 +208,33 @@ def test_the_charts_pod_starts_with_a_last_known_good_store(installed: Installed
     try:
         volumes = _run_the_pod(installed, work, {"lastKnownGood": {"enabled": True}})
         assert (volumes["last-known-good"] / "last-known-good.db").stat().st_size > 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_the_charts_pod_starts_with_its_decision_log_console_and_alerts(
+    installed: Installed,
+) -> None:
+    """decisionLog, console and alerts as the chart renders them: the key and token Secrets
+    mounted where the args name them, the log written to its volume and sealed at SIGTERM."""
+    work = Path(tempfile.mkdtemp(prefix="signet-pod-", dir="/tmp"))
+    try:
+        volumes = _run_the_pod(
+            installed,
+            work,
+            {
+                "decisionLog": {"enabled": True, "key": {"name": "signet-log-key"}},
+                "console": {"enabled": True, "token": {"name": "signet-console"}},
+                "alerts": {"alertmanager": "http://127.0.0.1:9093"},
+            },
+            {
+                "signet-log-key": {"cosign.key": encrypt_cosign_key(generate("p256"), b"")},
+                "signet-console": {"token": b"a console token of some length\n"},
+            },
+        )
+        (segment, *_) = sorted((volumes["decision-log"]).rglob("segment-*.jsonl"))
+        assert b'"INVALID_REFERENCE"' in segment.read_bytes()
+        assert b'"checkpoint"' in segment.read_bytes().splitlines()[-1]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
