@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.run import sign_all  # noqa: E402
 from bench.shapes import percentile  # noqa: E402
+from bench.targets import provider_request  # noqa: E402
 from signet.crypto.keyfile import generate, public_pem  # noqa: E402
 from tests.support.images import push_image  # noqa: E402
 from tests.support.procs import free_port, stop, wait_for_http  # noqa: E402
@@ -87,13 +88,7 @@ def main() -> int:
 
 
 async def _measure(provider: Provider, keys: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    body = json.dumps(
-        {
-            "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
-            "kind": "ProviderRequest",
-            "request": {"keys": keys},
-        }
-    ).encode()
+    body = provider_request(keys)
     latencies: list[float] = []
     healthy_unverified = 0
     async with httpx.AsyncClient(verify=provider.client_context(), timeout=30) as client:

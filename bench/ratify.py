@@ -58,6 +58,7 @@ import httpx
 
 from bench.install_go_tool import go_tool
 from bench.load import client_context
+from bench.targets import provider_request
 from signet.http.devcerts import DevCerts
 from tests.support.procs import free_port
 
@@ -186,16 +187,6 @@ def ratify_args(
         # Only the CRD manager listens here; bound to loopback all the same.
         "--health-port=127.0.0.1:9099",
     ]
-
-
-def provider_request(keys: Sequence[str]) -> bytes:
-    return json.dumps(
-        {
-            "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
-            "kind": "ProviderRequest",
-            "request": {"keys": list(keys)},
-        }
-    ).encode()
 
 
 def _check_loopback(host: str) -> None:

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import ssl
 import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,9 +105,14 @@ class CertificateReloader:
     """
 
     def __init__(self, context: ssl.SSLContext, cert: Path, key: Path) -> None:
-        self._context, self._cert, self._key = context, cert, key
+        self._contexts, self._cert, self._key = [context], cert, key
         self._metrics: Metrics | None = None
         self._stamp = self._read()
+
+    def serve_also(self, context: ssl.SSLContext) -> None:
+        """Reload into `context` too (another listener presenting the same certificate)."""
+        context.load_cert_chain(self._cert, self._key)
+        self._contexts.append(context)
 
     def attach(self, metrics: Metrics) -> None:
         self._metrics = metrics
@@ -136,7 +140,8 @@ class CertificateReloader:
             return False
         self._stamp = stamp
         try:
-            self._context.load_cert_chain(self._cert, self._key)
+            for context in self._contexts:
+                context.load_cert_chain(self._cert, self._key)
         except (ssl.SSLError, OSError) as exc:
             log.error("serving certificate not reloaded, keeping the previous one: %s", exc)
             return False
@@ -230,19 +235,13 @@ def serve(options: ServeOptions) -> None:
     )
     main_server: list[uvicorn.Server] = []  # set below; the probes ask it whether it started
     heartbeat = Heartbeat(lambda: bool(main_server) and main_server[0].started)
+    certificates = CertificateReloader(context, options.cert, options.key)
     console = None
     if options.console is not None:
         console_context = server_ssl_context(options.cert, options.key, None, False)
+        certificates.serve_also(console_context)
         console = ConsoleServer(options.console, options.host, console_context)
-        console_certificates = CertificateReloader(console_context, options.cert, options.key)
-    app, health, _ = build(
-        options, CertificateReloader(context, options.cert, options.key), heartbeat, console
-    )
-    if console is not None:
-        # A rotated certificate reaches the console's context too, checked by this thread.
-        threading.Thread(
-            target=_poll, args=(console_certificates, options.reload_interval), daemon=True
-        ).start()
+    app, health, _ = build(options, certificates, heartbeat, console)
     if options.health_port is not None:
         # A second, plain listener in its own thread; the main server keeps the signal handling.
         health_server = uvicorn.Server(
@@ -276,9 +275,3 @@ def serve(options: ServeOptions) -> None:
     )
     main_server.append(uvicorn.Server(config))
     main_server[0].run()
-
-
-def _poll(certificates: CertificateReloader, interval: float) -> None:
-    while True:
-        time.sleep(interval)
-        certificates.reload_if_changed()

@@ -33,7 +33,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,9 +210,8 @@ class LastKnownGood:
             self._writes_since_prune = 0
             self._prune(now)
 
-    def _written(self, future: object) -> None:
+    def _written(self, future: Future[None]) -> None:
         self._pending -= 1
-        assert hasattr(future, "exception")
         error = future.exception()
         if error is None:
             self._writes["stored"].inc()
