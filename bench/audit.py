@@ -123,8 +123,12 @@ def audit_cluster(
     return AuditCluster(len(images), len(present), keys, expected)
 
 
-def run_audit(target: Target, cluster: AuditCluster, registry: RequestCounter) -> dict[str, Any]:
-    """One audit of the cluster's Pods against `target`, from an empty Gatekeeper cache."""
+def run_audit(
+    target: Target, cluster: AuditCluster, registry: RequestCounter, gatekeeper_cache: bool = True
+) -> dict[str, Any]:
+    """One audit of the cluster's Pods against `target`, from an empty Gatekeeper cache; or,
+    without `gatekeeper_cache`, as Gatekeeper audits with its response cache off (the README's
+    `externaldataProviderResponseCacheTTL: 0s`): every Pod sends all its keys, every cycle."""
     pods, expected = cluster.pods, cluster.expected
     verifications_before = target.metric("signet_verifications_total")
     calls_before = registry.settled()
@@ -141,7 +145,7 @@ def run_audit(target: Target, cluster: AuditCluster, registry: RequestCounter) -
         began_all = time.perf_counter()
         try:
             for pod in pods:
-                keys = [key for key in pod if key not in cache]
+                keys = [key for key in pod if not gatekeeper_cache or key not in cache]
                 if not keys:
                     continue
                 began = time.perf_counter()

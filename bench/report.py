@@ -271,6 +271,24 @@ for _scale, _label in (
     )
 
 
+ROWS["audit10k_ttl0"] = (
+    "Gatekeeper audit, 10,000 Pods, the next cycle with the response cache off (TTL 0s): "
+    "every Pod asks again (warm)",
+    [
+        ("total_s", "total s"),
+        ("requests", "requests"),
+        ("keys_sent", "keys sent"),
+        ("p50_ms", "p50 ms"),
+        ("p99_ms", "p99 ms"),
+        ("max_ms", "max ms"),
+        ("over_deadline", "over the Provider timeout"),
+        ("wrong_answers", "wrong answers"),
+        ("registry_requests", "registry requests"),
+        ("verifications", "verifications"),
+    ],
+)
+
+
 def _number(value: float) -> str:
     if isinstance(value, int) or float(value).is_integer() or abs(value) >= 1000:
         return f"{round(value):,}"

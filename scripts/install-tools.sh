@@ -174,6 +174,39 @@ else
     echo "alertmanager $ALERTMANAGER_VERSION: built ($((SECONDS - started)) s)"
   fi
 fi
+# HashiCorp Vault, the real KMS behind `hashivault://` keys (tests/support/vault.py,
+# tests/integration/test_vault.py: `vault server -dev -dev-tls` with its Transit engine). Its
+# go.mod replaces api and sdk with folders the module zip leaves out (each is a module of its
+# own), so `go install` cannot build it: it is built from a copy of the module source with those
+# replaces dropped, taking the released api and sdk that v1.21.0's go.mod itself requires.
+VAULT_VERSION=v1.21.0
+vault_dir=".tools/vault-$VAULT_VERSION"
+vault_cached="$CACHE/vault-$VAULT_VERSION"
+vault_built() { [ -x "$1" ] && "$1" version 2>/dev/null | grep -q "^Vault $VAULT_VERSION,"; }
+if vault_built "$vault_dir/vault"; then
+  echo "vault $VAULT_VERSION: reused"
+else
+  mkdir -p "$vault_dir" "$vault_cached"
+  if vault_built "$vault_cached/vault"; then
+    cp "$vault_cached/vault" "$vault_dir/vault"
+    echo "vault $VAULT_VERSION: copied from $CACHE"
+  else
+    started=$SECONDS
+    (cd /tmp && go mod download "github.com/hashicorp/vault@$VAULT_VERSION")
+    vault_source="$(go env GOMODCACHE)/github.com/hashicorp/vault@$VAULT_VERSION"
+    vault_work="$(mktemp -d)"
+    cp -r "$vault_source/." "$vault_work"
+    chmod -R u+w "$vault_work"
+    for replaced in $(sed -n 's|^replace \(github.com/hashicorp/vault/[^ ]*\) => \./.*|\1|p' "$vault_work/go.mod"); do
+      (cd "$vault_work" && go mod edit -dropreplace="$replaced")
+    done
+    (cd "$vault_work" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$OLDPWD/$vault_dir/vault" .)
+    rm -rf "$vault_work"
+    vault_built "$vault_dir/vault" || { echo "vault: the build does not report version $VAULT_VERSION" >&2; exit 1; }
+    cp "$vault_dir/vault" "$vault_cached/vault"
+    echo "vault $VAULT_VERSION: built ($((SECONDS - started)) s)"
+  fi
+fi
 # The e2e tests apply Gatekeeper's CRDs from its module source (charts/gatekeeper/crds).
 (cd /tmp && go mod download "github.com/open-policy-agent/gatekeeper/v3@$GATEKEEPER_VERSION")
 # ... and the Prometheus operator's ServiceMonitor CRD, to dry-run the chart's ServiceMonitor.

@@ -22,7 +22,7 @@ import yaml
 
 from signet import __version__
 from signet.audit import command as audit_command
-from signet.crypto import pkcs11
+from signet.crypto import hashivault, pkcs11
 from signet.crypto.keyfile import (
     KEY_TYPES,
     Signer,
@@ -106,8 +106,9 @@ def _build_parser() -> argparse.ArgumentParser:
     trusted.add_argument(
         "--key",
         action="append",
-        help="a public key (cosign.pub, or a pkcs11: URI of a token's public key) to verify "
-        "with, instead of a trust config (repeatable)",
+        help="a public key (cosign.pub, a pkcs11: URI of a token's public key, or a "
+        "hashivault:// Transit key, reached as cosign reaches it: VAULT_ADDR, VAULT_TOKEN) to "
+        "verify with, instead of a trust config (repeatable)",
     )
     verify.add_argument(
         "--insecure-registry",
@@ -139,8 +140,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sign.add_argument(
         "--key",
         required=True,
-        help="cosign key file (password in COSIGN_PASSWORD), PEM private key, or a key on a "
-        "PKCS#11 token: pkcs11:token=…;object=…?module-path=…&pin-value=… (as cosign)",
+        help="cosign key file (password in COSIGN_PASSWORD), PEM private key, a key on a "
+        "PKCS#11 token: pkcs11:token=…;object=…?module-path=…&pin-value=…, or a Vault Transit "
+        "key: hashivault://NAME with VAULT_ADDR and VAULT_TOKEN (as cosign)",
     )
     sign.add_argument("--config", type=Path, help="trust config, for its registries and auth")
     sign.add_argument(
@@ -249,8 +251,10 @@ def _sign(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _signer(reference: str) -> Iterator[Signer]:
-    """A key on a PKCS#11 token (open while signing), or a key file."""
-    if pkcs11.is_pkcs11(reference):
+    """A key on a PKCS#11 token (open while signing), in Vault, or a key file."""
+    if hashivault.is_hashivault(reference):
+        yield hashivault.VaultSigner.open(reference, hashivault.VaultSettings.from_environment())
+    elif pkcs11.is_pkcs11(reference):
         with pkcs11.open_signer(reference) as token_key:
             yield token_key
     else:
@@ -291,16 +295,20 @@ def _sign_with(args: argparse.Namespace, ref: Reference, key: Signer) -> int:
 
 def _trust_of_keys(args: argparse.Namespace) -> TrustConfig:
     """`--key` files as one attestor, `key` (as `cosign verify --key` has no trust config)."""
-    keys = tuple(
-        TrustedKey(pkcs11.Pkcs11Uri.parse(key).shown, pkcs11.read_public_key(key))
-        if pkcs11.is_pkcs11(key)
-        else TrustedKey(key, load_public_key_pem(Path(key).read_bytes()))
-        for key in args.key
-    )
+    keys = tuple(trusted for key in args.key for trusted in _keys_of(key))
     registries: tuple[RegistrySettings, ...] = ()
     if args.insecure_registry:
         registries = (RegistrySettings(parse(args.image).api_host, insecure=True),)
     return TrustConfig((Attestor("key", keys),), registries)
+
+
+def _keys_of(key: str) -> list[TrustedKey]:
+    if hashivault.is_hashivault(key):
+        versions = hashivault.read_public_keys(key, hashivault.VaultSettings.from_environment())
+        return [TrustedKey(f"{key}@v{v.version}", v.key) for v in versions]
+    if pkcs11.is_pkcs11(key):
+        return [TrustedKey(pkcs11.Pkcs11Uri.parse(key).shown, pkcs11.read_public_key(key))]
+    return [TrustedKey(key, load_public_key_pem(Path(key).read_bytes()))]
 
 
 def _new_key_password() -> bytes:

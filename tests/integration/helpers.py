@@ -77,6 +77,20 @@ def report_of(provider: Provider, image: str) -> dict[str, Any]:
     return value
 
 
+def signet_process(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`signet ARGS...` as a person runs it, in `env` (default: this process's environment)."""
+    return subprocess.run(
+        [sys.executable, "-m", "signet.cli", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
 def signet_cli(*args: str) -> tuple[int, str, str]:
     """`signet ARGS...` as a person runs it: its exit code, standard output and error."""
     result = subprocess.run(

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from tests.support.images import push_image
 from tests.support.registry import Registry
 from tests.support.softhsm import MODULE, PIN, SoftHsm, generate, make_token
 
-from .helpers import check
+from .helpers import check, signet_process
 
 pytestmark = pytest.mark.integration
 
@@ -47,14 +46,7 @@ def signet(
     hsm: SoftHsm, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`signet …` as a person runs it, with the token's SOFTHSM2_CONF."""
-    return subprocess.run(
-        [sys.executable, "-m", "signet.cli", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**hsm.env, **(env or {})},
-    )
+    return signet_process(*args, env={**hsm.env, **(env or {})})
 
 
 def trust_file(directory: Path, uri: str, registry: Registry) -> Path:

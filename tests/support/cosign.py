@@ -54,11 +54,13 @@ def _env(home: Path) -> dict[str, str]:
     }
 
 
-def _run(version: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(
+    version: str, args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(cosign_path(version)), *args],
         cwd=cwd,
-        env=_env(cwd / ".cosign-home"),
+        env={**_env(cwd / ".cosign-home"), **(env or {})},
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -66,8 +68,10 @@ def _run(version: str, args: list[str], cwd: Path) -> subprocess.CompletedProces
     )
 
 
-def _checked(version: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = _run(version, args, cwd)
+def _checked(
+    version: str, args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = _run(version, args, cwd, env)
     if result.returncode != 0:
         raise RuntimeError(f"cosign {version} {' '.join(args)} failed:\n{result.stderr}")
     return result
@@ -129,6 +133,34 @@ def sign(version: str, key: Path, image_ref: str) -> None:
     if version.startswith("v3"):
         args += ["--use-signing-config=false", "--new-bundle-format=false"]
     _checked(version, [*args, image_ref], key.parent)
+
+
+def generate_kms_key(version: str, reference: str, env: dict[str, str], directory: Path) -> Path:
+    """`cosign generate-key-pair --kms REFERENCE`: the key made in the KMS; its cosign.pub."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _checked(version, ["generate-key-pair", "--kms", reference], directory, env)
+    return directory / "cosign.pub"
+
+
+def sign_kms(
+    version: str, reference: str, image_ref: str, env: dict[str, str], cwd: Path, bundle: bool
+) -> None:
+    """`cosign sign --key hashivault://…` (classic or a bundle), no transparency log."""
+    args = ["sign", "--key", reference, "--tlog-upload=false", "--yes"]
+    args.append(f"--new-bundle-format={'true' if bundle else 'false'}")
+    if version.startswith("v3"):
+        args.append("--use-signing-config=false")
+    _checked(version, [*args, image_ref], cwd, env)
+
+
+def verify_kms(
+    version: str, reference: str, image_ref: str, env: dict[str, str], cwd: Path, bundle: bool
+) -> subprocess.CompletedProcess[str]:
+    """`cosign verify --key hashivault://…`: cosign asks Vault to verify each signature."""
+    args = ["verify", "--key", reference, "--insecure-ignore-tlog=true"]
+    if bundle and version.startswith("v2"):  # as in verify_bundle
+        args += ["--new-bundle-format=true", f"--trusted-root={_offline_trusted_root(cwd)}"]
+    return _run(version, [*args, image_ref], cwd, env)
 
 
 def verify(version: str, public: Path, image_ref: str) -> subprocess.CompletedProcess[str]:

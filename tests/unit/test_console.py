@@ -373,6 +373,27 @@ def test_a_pkcs11_key_in_a_proposal_is_not_loaded(logged_in: Console) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        (
+            "version: 1\nattestors:\n  - name: v\n    keys:\n      - kms: hashivault://k\n",
+            "attestor &#x27;v&#x27;: a kms key is not checked here (that would call the server",
+        ),
+        (
+            "version: 1\nkms:\n  hashivault: {address: http://169.254.169.254, token_file: t}\n",
+            "kms: not checked here (that would call the server it names)",
+        ),
+    ],
+)
+def test_a_kms_key_in_a_proposal_calls_no_server(
+    logged_in: Console, text: str, refusal: str
+) -> None:
+    answer = logged_in.post("/config/propose", config=text)
+    assert answer.status_code == 422
+    assert f"signet verify: proposed.yaml: {refusal}" in answer.text
+
+
 def test_an_oversized_form_is_refused(logged_in: Console) -> None:
     answer = logged_in.post("/config/propose", config="x" * (2 * 1024 * 1024))
     assert answer.status_code == 403

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import traceback
 from typing import Any
@@ -19,7 +20,7 @@ from signet.oci.client import Limits
 from signet.reasons import DeterministicFailure, Reason, TransientFailure
 from signet.service import runtime
 from signet.service.engine import Answer, EngineSettings, Outcome
-from signet.trust.model import TrustConfig
+from signet.trust.model import EvidenceSettings, TrustConfig
 from tests.unit.fakes import (
     HOST,
     FakeRegistry,
@@ -524,3 +525,45 @@ async def test_checking_a_hundred_bogus_signatures_leaves_the_event_loop_free() 
     assert max(gaps) < min(0.1, took / 2), (
         f"the loop was blocked for {max(gaps):.3f}s of {took:.3f}s"
     )
+
+
+# The registry has no referrers API: asked once per host (then remembered), then the index tag.
+REFERRERS = ["referrers-api", "bundle-index"]
+
+
+@pytest.mark.parametrize(
+    ("evidence", "requests"),
+    [
+        (EvidenceSettings(), ["tag", "sig-manifest", "sig-blob", "att-manifest", *REFERRERS]),
+        (EvidenceSettings(attestations=False), ["tag", "sig-manifest", "sig-blob", *REFERRERS]),
+        (
+            EvidenceSettings(bundles=False, attestations=False),
+            ["tag", "sig-manifest", "sig-blob"],
+        ),
+        (EvidenceSettings(classic=False), ["tag", *REFERRERS]),
+    ],
+)
+async def test_only_the_evidence_looked_for_is_fetched(
+    evidence: EvidenceSettings, requests: list[str]
+) -> None:
+    fake, key = FakeRegistry(), new_key()
+    digest = fake.signed_image(REPO, "v1", key)
+    trust = dataclasses.replace(trust_for(key), evidence=evidence)
+    setup = Setup(trust, fake)
+    before = len(fake.seen)
+
+    report = await setup.report(f"{IMAGE}:v1")
+
+    paths = [request.url.path for request in fake.seen[before:] if request.url.path != "/v2/"]
+    hex_digest = digest.removeprefix("sha256:")
+    names = {
+        f"/v2/{REPO}/manifests/v1": "tag",
+        f"/v2/{REPO}/manifests/sha256-{hex_digest}.sig": "sig-manifest",
+        f"/v2/{REPO}/manifests/sha256-{hex_digest}.att": "att-manifest",
+        f"/v2/{REPO}/manifests/sha256-{hex_digest}": "bundle-index",
+    }
+    names[f"/v2/{REPO}/referrers/{digest}"] = "referrers-api"
+    seen = sorted(names.get(p, "sig-blob" if "/blobs/" in p else p) for p in paths)
+    assert seen == sorted(requests), paths
+    assert report.verified == (() if not evidence.classic else ("team-0",))
+    assert trust.fingerprint != trust_for(key).fingerprint or evidence == EvidenceSettings()

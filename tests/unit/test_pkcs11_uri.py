@@ -113,7 +113,7 @@ def test_the_binding_is_imported_only_for_a_pkcs11_uri() -> None:
     [
         (
             f'{{pkcs11: "pkcs11:token=t;object=k?module-path={MODULE}", file: k.pub}}',
-            "give exactly one of 'pem', 'file' or 'pkcs11'",
+            "give exactly one of 'pem', 'file', 'pkcs11' (a token's public key) or 'kms'",
         ),
         (
             '{pkcs11: "pkcs11:object=k?pin-value=9"}',

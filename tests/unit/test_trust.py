@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from signet.crypto.keyfile import generate, public_pem
 from signet.crypto.keys import load_public_key_pem
 from signet.trust.config import load
-from signet.trust.model import TrustConfig, TrustConfigError
+from signet.trust.model import EvidenceSettings, TrustConfig, TrustConfigError
 
 PEM = public_pem(generate("p256")).decode()
 OTHER_PEM = public_pem(generate("ed25519")).decode()
@@ -168,7 +168,10 @@ def attestor_with(fields: str) -> str:
         # Unknown fields, at every level.
         (
             ONE + "extra: 1\n",
-            ["unknown field 'extra'", "allowed: attestors, auth, registries, revoked, version"],
+            [
+                "unknown field 'extra'",
+                "allowed: attestors, auth, evidence, kms, registries, revoked, version",
+            ],
         ),
         (
             "version: 1\nattestors: [{name: a, color: red, keys: [{file: k.pub}]}]\n",
@@ -206,11 +209,17 @@ def attestor_with(fields: str) -> str:
         # Keys.
         (
             "version: 1\nattestors: [{name: a, keys: [{file: k.pub, pem: x}]}]\n",
-            ["attestor 'a' keys[0]", "exactly one of 'pem', 'file' or 'pkcs11'"],
+            [
+                "attestor 'a' keys[0]",
+                "exactly one of 'pem', 'file', 'pkcs11' (a token's public key) or 'kms'",
+            ],
         ),
         (
             "version: 1\nattestors: [{name: a, keys: [{id: x}]}]\n",
-            ["attestor 'a' keys[0]", "exactly one of 'pem', 'file' or 'pkcs11'"],
+            [
+                "attestor 'a' keys[0]",
+                "exactly one of 'pem', 'file', 'pkcs11' (a token's public key) or 'kms'",
+            ],
         ),
         (
             "version: 1\nattestors: [{name: a, keys: [{file: k.pub}, {file: missing.pub}]}]\n",
@@ -425,3 +434,42 @@ def test_a_config_built_in_code_refuses_duplicate_names(keys: Path) -> None:
     (attestor,) = load(write(keys, ONE)).attestors
     with pytest.raises(TrustConfigError, match="unique"):
         TrustConfig((attestor, attestor))
+
+
+# -- which evidence is looked for --------------------------------------------------------------
+
+
+def test_evidence_settings_load_and_change_the_fingerprint(keys: Path) -> None:
+    base = load(write(keys, ONE))
+    assert base.evidence == EvidenceSettings()
+    everything = "evidence: {formats: [cosign-classic, sigstore-bundle], attestations: true}\n"
+    assert fingerprint(keys, ONE + everything) == base.fingerprint  # the defaults, spelt out
+    classic = load(
+        write(keys, ONE + "evidence: {formats: [cosign-classic], attestations: false}\n")
+    )
+    assert classic.evidence == EvidenceSettings(bundles=False, attestations=False)
+    assert classic.fingerprint != base.fingerprint
+    bundles_only = load(write(keys, ONE + "evidence: {formats: [sigstore-bundle]}\n"))
+    assert bundles_only.evidence == EvidenceSettings(classic=False)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "problem"),
+    [
+        (
+            "{formats: [notation]}",
+            "evidence.formats: unknown format 'notation' (known: cosign-classic",
+        ),
+        ("{formats: []}", "evidence.formats: is empty: nothing would ever be found"),
+        ("{attestations: no-thanks}", "evidence.attestations: must be true or false"),
+        ("{signatures: false}", "evidence: unknown field 'signatures'"),
+    ],
+)
+def test_evidence_mistakes(keys: Path, evidence: str, problem: str) -> None:
+    assert problem in refusal(write(keys, ONE + f"evidence: {evidence}\n"))
+
+
+def test_evidence_is_set_in_one_file(keys: Path) -> None:
+    first = write(keys, ONE + "evidence: {attestations: false}\n", "1.yaml")
+    write(keys, "version: 1\nevidence: {attestations: false}\n", "2.yaml")
+    assert f"2.yaml: evidence is set in {first} already" in refusal(keys)

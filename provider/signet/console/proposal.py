@@ -24,6 +24,7 @@ __all__ = ["PROPOSED", "Proposal", "config_folder", "validate"]
 
 PROPOSED: Final = "proposed.yaml"
 _CLI: Final = "signet verify"
+_ELSEWHERE: Final = "check this config with `signet verify --config`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ def config_folder(config_path: Path) -> Path:
 
 def validate(text: str, base: Path) -> Proposal:
     text = text.replace("\r\n", "\n")  # a textarea posts CRLF line ends
-    refused = _pkcs11_refusal(text)
+    refused = _refusal(text)
     if refused:
         return Proposal(text, None, f"{_CLI}: {PROPOSED}: {refused}")
     with tempfile.TemporaryDirectory(prefix="signet-proposal-") as scratch:
@@ -55,18 +56,27 @@ def validate(text: str, base: Path) -> Proposal:
             return Proposal(text, None, f"{_CLI}: {message}")
 
 
-def _pkcs11_refusal(text: str) -> str:
+def _refusal(text: str) -> str:
+    """Keys the console does not load: a proposal must not make the provider load a library
+    or call a server it names."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError:
         return ""  # the loader names the YAML error
+    if isinstance(document, dict) and "kms" in document:
+        return f"kms: not checked here (that would call the server it names); {_ELSEWHERE}"
     for attestor in _items(document.get("attestors") if isinstance(document, dict) else None):
         name = attestor.get("name")
         for key in _items(attestor.get("keys")):
             if "pkcs11" in key:
                 return (
                     f"attestor {name!r}: a pkcs11 key is not checked here (that would load the "
-                    "module it names); check this config with `signet verify --config`"
+                    f"module it names); {_ELSEWHERE}"
+                )
+            if "kms" in key:
+                return (
+                    f"attestor {name!r}: a kms key is not checked here (that would call the "
+                    f"server holding it); {_ELSEWHERE}"
                 )
     return ""
 

@@ -19,6 +19,7 @@ from signet.model.reference import Reference
 from signet.oci.client import RegistryClient
 from signet.oci.referrers import Referrers
 from signet.service.workers import CpuPool
+from signet.trust.model import EVERYTHING, EvidenceSettings
 
 __all__ = ["Discovery", "discover"]
 
@@ -32,8 +33,20 @@ class Discovery:
     fetch_concurrency: int = 4
 
 
-async def discover(discovery: Discovery, ref: Reference, digest: str) -> Evidence:
+async def discover(
+    discovery: Discovery, ref: Reference, digest: str, wanted: EvidenceSettings = EVERYTHING
+) -> Evidence:
+    """The evidence of the formats `wanted` names (attestations too, if it says so)."""
     found_classic, found_bundles = await asyncio.gather(
-        classic.discover(discovery, ref, digest), bundles.discover(discovery, ref, digest)
+        classic.discover(discovery, ref, digest, wanted.attestations)
+        if wanted.classic
+        else _none(),
+        bundles.discover(discovery, ref, digest, wanted.attestations)
+        if wanted.bundles
+        else _none(),
     )
     return Evidence(classic=found_classic, bundles=found_bundles)
+
+
+async def _none() -> None:
+    return None

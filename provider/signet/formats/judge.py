@@ -60,6 +60,8 @@ def judge(
         bundles.verify(image, digest, evidence.bundles, trust, budget, now),
     )
     report = merge(image, digest, trust, verdicts)
+    if not trust.evidence.attestations:  # not looked for: an unannounced one is not reported
+        report = dataclasses.replace(report, attestations=())
     boundary = trust.next_boundary(now)
     if boundary is None:
         return report

@@ -56,6 +56,8 @@ class ServeOptions:
     app: AppSettings | None = None
     limits: Limits = field(default_factory=Limits)
     reload_interval: float = 2.0
+    # How often public keys held in a KMS (hashivault://) are read again.
+    kms_refresh: float = 300.0
     # Plain-HTTP port for /healthz, /readyz and /metrics only (kubelet probes, Prometheus).
     health_port: int | None = None
     # Signature checks in a worker process, off the event loop's interpreter lock.
@@ -176,6 +178,7 @@ def build(
         options.trust_mirror if mirror else options.config,
         metrics,
         on_reload=None if alerts is None else alerts.trust_reload,
+        kms_refresh=options.kms_refresh,
     )
     log = options.decision_log
     parts = runtime.build(

@@ -190,6 +190,15 @@ def add_parser(commands: Any) -> None:
         help="with --trust-configmap: the service account's token and ca.crt (default %(default)s)",
     )
     serve.add_argument(
+        "--kms-refresh",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="read KMS-held public keys (hashivault:// in the trust config) again this often, "
+        "off the admission path; while the KMS is down the keys read last stay in force "
+        "(default %(default)s)",
+    )
+    serve.add_argument(
         "--console-port",
         type=int,
         metavar="PORT",
@@ -266,11 +275,18 @@ def run(args: argparse.Namespace) -> int:
         if args.trust_configmap is None
         else KubeSource.in_cluster(args.trust_configmap, args.kube_service_account),
         trust_mirror=args.trust_mirror,
+        kms_refresh=_positive(args.kms_refresh, "--kms-refresh"),
         console=_console(args),
         alerts=_alerts(args),
     )
     serve(options)
     return 0
+
+
+def _positive(seconds: float, flag: str) -> float:
+    if not seconds >= 1.0:  # also refuses nan
+        raise ValueError(f"{flag} must be at least 1 second, not {seconds}")
+    return seconds
 
 
 def _decision_log(args: argparse.Namespace) -> DecisionLogSettings | None:

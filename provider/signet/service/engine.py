@@ -323,7 +323,7 @@ class Engine:
         if checking is None:  # nothing queued for these signatures yet: fetch them
             self._metrics.verifications.inc()
             try:
-                evidence = await discover(self._discovery, ref, digest)
+                evidence = await discover(self._discovery, ref, digest, trust.evidence)
             except DeterministicFailure as failure:
                 report = failure_report(key, digest, failure)
                 self._remember(verdict_key, report)

@@ -18,11 +18,14 @@ import yaml
 from signet.crypto.keys import UnusableKey, load_public_key_pem
 from signet.crypto.pkcs11 import read_public_key
 from signet.keyless.certificate import CLAIMS
+from signet.trust.config_kms import KmsKeys, RemoteKeys, kms_settings
 from signet.trust.config_lifecycle import WINDOW_FIELDS, KeyReference, resolve, revocations, window
 from signet.trust.lifecycle import Revocation, Revocations
 from signet.trust.model import (
     CONFIG_VERSION,
+    EVERYTHING,
     Attestor,
+    EvidenceSettings,
     Keyless,
     KeylessIdentity,
     RegistrySettings,
@@ -32,15 +35,20 @@ from signet.trust.model import (
 )
 from signet.trust.source import StrictLoader, Where
 
-__all__ = ["load"]
+__all__ = ["RemoteKeys", "load"]
 
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 _MAX_PATTERN = 1024
+_KEY_SOURCES = ("pem", "file", "pkcs11", "kms")
+_FORMATS = ("cosign-classic", "sigstore-bundle")  # as reports name them
 
 
-def load(path: Path | str) -> TrustConfig:
-    """Load one YAML file, or every `*.yaml`/`*.yml` file of a folder (sorted by name)."""
+def load(path: Path | str, remote: RemoteKeys | None = None) -> TrustConfig:
+    """Load one YAML file, or every `*.yaml`/`*.yml` file of a folder (sorted by name).
+
+    KMS-held public keys are read from their KMS now; `remote` keeps what was read for the next
+    load (a reload while the KMS is unreachable then keeps the keys it had)."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
@@ -57,8 +65,15 @@ def load(path: Path | str) -> TrustConfig:
     key_files: list[Path] = []
     owners: dict[str, Path] = {}
     revoked: list[Revocation | KeyReference] = []
-    for file in files:
-        part, part_revoked = _load_file(file)
+    documents = [(Where(file), _read(file)) for file in files]
+    evidence, evidence_from = EVERYTHING, None
+    kms = KmsKeys(
+        kms_settings([(where, doc["kms"]) for where, doc in documents if _has(doc, "kms")]),
+        remote or RemoteKeys(),
+    )
+    for where, document in documents:
+        file = where.file
+        part, part_revoked = _load_file(where, document, kms)
         revoked.extend(part_revoked)
         key_files.extend(part.key_files)
         for attestor in part.attestors:
@@ -77,6 +92,10 @@ def load(path: Path | str) -> TrustConfig:
             if docker_config is not None:
                 raise TrustConfigError(f"{file}: auth is set in more than one file")
             docker_config = part.docker_config
+        if _has(document, "evidence"):
+            if evidence_from is not None:
+                raise TrustConfigError(f"{file}: evidence is set in {evidence_from} already")
+            evidence, evidence_from = part.evidence, file
     if not attestors:
         raise TrustConfigError(f"{path}: no attestors are configured; nothing could ever verify")
     _refuse_shared_keys(attestors, owners)
@@ -88,7 +107,14 @@ def load(path: Path | str) -> TrustConfig:
         tuple(files),
         tuple(key_files),
         Revocations(resolve(revoked, attestors)),
+        tuple(kms.references),
+        evidence,
+        tuple(kms.warnings),
     )
+
+
+def _has(document: Any, field: str) -> bool:
+    return isinstance(document, dict) and field in document
 
 
 def _refuse_shared_keys(attestors: list[Attestor], owners: dict[str, Path]) -> None:
@@ -130,7 +156,7 @@ def _refuse_shared_identities(attestors: list[Attestor], owners: dict[str, Path]
                 )
 
 
-def _load_file(file: Path) -> tuple[TrustConfig, list[Revocation | KeyReference]]:
+def _read(file: Path) -> Any:
     try:
         raw = file.read_bytes()
     except OSError as exc:
@@ -141,17 +167,27 @@ def _load_file(file: Path) -> tuple[TrustConfig, list[Revocation | KeyReference]
         document = yaml.load(raw, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise TrustConfigError(f"{file}: not valid YAML: {exc}") from exc
-    where = Where(file)
+    return document
+
+
+def _load_file(
+    where: Where, document: Any, kms: KmsKeys
+) -> tuple[TrustConfig, list[Revocation | KeyReference]]:
+    file = where.file
     if document is None:
         where.fail(
             "", "the file is empty; a trust config starts with `version: 1` and lists attestors"
         )
-    top = where.mapping(document, "", {"version", "attestors", "registries", "auth", "revoked"})
+    top = where.mapping(
+        document,
+        "",
+        {"version", "attestors", "registries", "auth", "revoked", "kms", "evidence"},
+    )
     version = top.get("version")
     if type(version) is not int or version != CONFIG_VERSION:  # not `true`, not 1.0
         where.fail("", f"version must be {CONFIG_VERSION}, not {version!r}")
     attestors = tuple(
-        _attestor(where, f"attestors[{i}]", item)
+        _attestor(where, f"attestors[{i}]", item, kms)
         for i, item in enumerate(where.sequence(top.get("attestors", []), "attestors"))
     )
     seen: set[str] = set()
@@ -170,11 +206,34 @@ def _load_file(file: Path) -> tuple[TrustConfig, list[Revocation | KeyReference]
             where.string(auth.get("docker_config"), "auth.docker_config")
         )
     revoked = revocations(where, where.sequence(top.get("revoked", []), "revoked"))
-    part = TrustConfig(attestors, registries, docker_config, (file,), tuple(where.files_read))
+    evidence = _evidence(where, top["evidence"]) if "evidence" in top else EVERYTHING
+    files_read = tuple(where.files_read)
+    part = TrustConfig(attestors, registries, docker_config, (file,), files_read, evidence=evidence)
     return part, revoked
 
 
-def _attestor(where: Where, at: str, item: Any) -> Attestor:
+def _evidence(where: Where, value: Any) -> EvidenceSettings:
+    fields = where.mapping(value, "evidence", {"formats", "attestations"})
+    formats = [
+        where.string(name, f"evidence.formats[{i}]")
+        for i, name in enumerate(
+            where.sequence(fields.get("formats", list(_FORMATS)), "evidence.formats")
+        )
+    ]
+    unknown = sorted(set(formats) - set(_FORMATS))
+    if unknown:
+        where.fail(
+            "evidence.formats", f"unknown format {unknown[0]!r} (known: {', '.join(_FORMATS)})"
+        )
+    if not formats:
+        where.fail("evidence.formats", "is empty: nothing would ever be found")
+    attestations = fields.get("attestations", True)
+    if not isinstance(attestations, bool):
+        where.fail("evidence.attestations", "must be true or false")
+    return EvidenceSettings(_FORMATS[0] in formats, _FORMATS[1] in formats, attestations)
+
+
+def _attestor(where: Where, at: str, item: Any, kms: KmsKeys) -> Attestor:
     # Name the attestor in every message once its name can be read, even before validating it.
     named = item.get("name") if isinstance(item, dict) else None
     fields = where.mapping(
@@ -195,7 +254,7 @@ def _attestor(where: Where, at: str, item: Any) -> Attestor:
         where.fail(at, "has no keys")
     keys: list[TrustedKey] = []
     for i, key_item in enumerate(items):
-        keys.append(_key(where, f"{at} keys[{i}]", key_item))
+        keys.extend(_keys(where, f"{at} keys[{i}]", key_item, kms))
     ids = [k.id for k in keys]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -203,10 +262,18 @@ def _attestor(where: Where, at: str, item: Any) -> Attestor:
     return Attestor(name, tuple(keys))
 
 
-def _key(where: Where, at: str, item: Any) -> TrustedKey:
-    fields = where.mapping(item, at, {"id", "pem", "file", "pkcs11", *WINDOW_FIELDS})
-    if sum(name in fields for name in ("pem", "file", "pkcs11")) != 1:
-        where.fail(at, "give exactly one of 'pem', 'file' or 'pkcs11' (a token's public key)")
+def _keys(where: Where, at: str, item: Any, kms: KmsKeys) -> list[TrustedKey]:
+    """One entry's keys: one, or a KMS key's versions."""
+    fields = where.mapping(item, at, {"id", "pem", "file", "pkcs11", "kms", *WINDOW_FIELDS})
+    if sum(name in fields for name in _KEY_SOURCES) != 1:
+        where.fail(
+            at,
+            "give exactly one of 'pem', 'file', 'pkcs11' (a token's public key) or 'kms' "
+            "(a hashivault:// key)",
+        )
+    bounds = window(where, at, _window_fields(fields))
+    if "kms" in fields:
+        return kms.keys(where, at, fields, bounds)
     if "pem" in fields:
         pem = where.string(fields["pem"], f"{at}.pem").encode()
     elif "file" in fields:
@@ -225,7 +292,7 @@ def _key(where: Where, at: str, item: Any) -> TrustedKey:
     except UnusableKey as exc:
         where.fail(at, str(exc))
     key_id = where.string(fields["id"], f"{at}.id") if "id" in fields else key.short_id
-    return TrustedKey(key_id, key, window(where, at, _window_fields(fields)))
+    return [TrustedKey(key_id, key, bounds)]
 
 
 def _keyless(where: Where, at: str, item: Any) -> Keyless:
@@ -312,15 +379,9 @@ def _registry(where: Where, at: str, item: Any) -> RegistrySettings:
     insecure = fields.get("insecure", False)
     if not isinstance(insecure, bool):
         where.fail(f"{at}.insecure", "must be true or false")
-    ca_pem: bytes | None = None
-    if "ca_file" in fields:
-        ca_path = where.relative_path(where.string(fields["ca_file"], f"{at}.ca_file"))
-        try:
-            ca_pem = ca_path.read_bytes()
-        except OSError as exc:
-            where.fail(f"{at}.ca_file", f"cannot read {ca_path}: {exc.strerror}")
-        if b"-----BEGIN CERTIFICATE-----" not in ca_pem:
-            where.fail(f"{at}.ca_file", f"{ca_path} holds no PEM certificate")
+    ca_pem = (
+        where.certificate_file(fields["ca_file"], f"{at}.ca_file") if "ca_file" in fields else None
+    )
     realms = tuple(
         where.string(r, f"{at}.realms[{i}]").lower()
         for i, r in enumerate(where.sequence(fields.get("realms", []), f"{at}.realms"))

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIG_VERSION",
+    "EVERYTHING",
     "Attestor",
+    "EvidenceSettings",
     "Keyless",
     "KeylessIdentity",
     "RegistrySettings",
@@ -139,6 +141,27 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceSettings:
+    """Which evidence is looked for: each format's, and attestations. Looking for less spares
+    registry requests (a classic signature alone: the tag, the `.sig` manifest, its payload);
+    what is not looked for is never found, so a policy needing it denies."""
+
+    classic: bool = True
+    bundles: bool = True
+    attestations: bool = True
+
+    def __post_init__(self) -> None:
+        if not (self.classic or self.bundles):
+            raise TrustConfigError("evidence: at least one format must be looked for")
+
+    def canonical(self) -> list[object]:
+        return [self.classic, self.bundles, self.attestations]
+
+
+EVERYTHING = EvidenceSettings()
+
+
+@dataclass(frozen=True, slots=True)
 class TrustConfig:
     attestors: tuple[Attestor, ...]
     registries: tuple[RegistrySettings, ...] = ()
@@ -147,6 +170,11 @@ class TrustConfig:
     # Key and CA files the config refers to: a change to one of them is a change to the config.
     key_files: tuple[Path, ...] = ()
     revocations: Revocations = NOTHING_REVOKED
+    # The KMS-held keys (as `VaultSettings.describe` names them): re-read at every refresh.
+    remote_keys: tuple[str, ...] = ()
+    evidence: EvidenceSettings = EVERYTHING
+    # What the load could only do in part, e.g. KMS keys kept from before while it was down.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     # SHA-256 over the attestors, their keys and windows, and the revocations: a change to any
     # of them changes every cache key.
@@ -165,9 +193,12 @@ class TrustConfig:
             for a in self.attestors
         ]
         lifecycle = self.revocations.canonical()
-        blob = json.dumps(
-            [CONFIG_VERSION, canonical, *([lifecycle] if lifecycle else [])], separators=(",", ":")
-        ).encode()
+        # Parts at their defaults are left out: a config that does not use them keeps its
+        # fingerprint (and the verdicts cached under it) across an upgrade.
+        optional: list[object] = [lifecycle] if lifecycle else []
+        if self.evidence != EVERYTHING:
+            optional += [["evidence", self.evidence.canonical()]]
+        blob = json.dumps([CONFIG_VERSION, canonical, *optional], separators=(",", ":")).encode()
         object.__setattr__(self, "fingerprint", hashlib.sha256(blob).hexdigest())
 
     def next_boundary(self, now: datetime) -> datetime | None:

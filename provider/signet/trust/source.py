@@ -60,6 +60,17 @@ class Where:
         except TrustedRootError as exc:
             self.fail(at, f"{path}: {exc}")
 
+    def certificate_file(self, value: Any, at: str) -> bytes:
+        """The PEM certificates (a CA bundle) in the file `value` names."""
+        path = self.relative_path(self.string(value, at))
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            self.fail(at, f"cannot read {path}: {exc.strerror}")
+        if b"-----BEGIN CERTIFICATE-----" not in pem:
+            self.fail(at, f"{path} holds no PEM certificate")
+        return pem
+
     def relative_path(self, text: str) -> Path:
         path = Path(text)
         path = path if path.is_absolute() else self.file.parent / path

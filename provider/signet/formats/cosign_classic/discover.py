@@ -34,10 +34,14 @@ _PARSE_BYTES: Final = 20
 _PARSE_INLINE_BYTES: Final = 16 * 1024
 
 
-async def discover(discovery: Discovery, ref: Reference, digest: str) -> ClassicEvidence | None:
-    """The `.sig` and `.att` manifests for `digest` and what they list (None: neither exists)."""
+async def discover(
+    discovery: Discovery, ref: Reference, digest: str, attestations: bool = True
+) -> ClassicEvidence | None:
+    """The `.sig` and (with `attestations`) `.att` manifests for `digest` and what they list
+    (None: neither exists)."""
     (signatures, payloads), (envelopes, problems) = await asyncio.gather(
-        _signatures(discovery, ref, digest), _attestations(discovery, ref, digest)
+        _signatures(discovery, ref, digest),
+        _attestations(discovery, ref, digest) if attestations else _nothing(),
     )
     if signatures is None and not envelopes and not problems:
         return None
@@ -85,6 +89,10 @@ async def _attestations(
         FetchedEnvelope(layer.digest, content, layer.keyless)
         for layer, content in zip(layers, contents, strict=True)
     ], []
+
+
+async def _nothing() -> tuple[list[FetchedEnvelope], list[DeterministicFailure]]:
+    return [], []
 
 
 async def _blobs(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Final
 
+from signet.attest.statement import COSIGN_SIGN_PREDICATE
 from signet.formats.sigstore_bundle.bundle import MAX_BUNDLE_SIZE
 from signet.formats.sigstore_bundle.referrer import (
     MAX_REFERRER_MANIFEST_SIZE,
@@ -31,7 +32,12 @@ __all__ = ["MAX_BUNDLES", "discover"]
 MAX_BUNDLES: Final = 32
 
 
-async def discover(discovery: Discovery, ref: Reference, digest: str) -> BundleEvidence | None:
+async def discover(
+    discovery: Discovery, ref: Reference, digest: str, attestations: bool = True
+) -> BundleEvidence | None:
+    """The bundles among the digest's referrers; without `attestations`, those whose manifest
+    says they hold one are not fetched (the annotation only spares a fetch: a bundle fetched is
+    judged by its content)."""
     try:
         listed = await discovery.referrers.list(ref, digest)
     except DeterministicFailure as failure:
@@ -52,7 +58,9 @@ async def discover(discovery: Discovery, ref: Reference, digest: str) -> BundleE
         )
         candidates = candidates[:MAX_BUNDLES]
     fetching = asyncio.Semaphore(discovery.fetch_concurrency)
-    found = await asyncio.gather(*(_fetch(discovery, fetching, ref, digest, c) for c in candidates))
+    found = await asyncio.gather(
+        *(_fetch(discovery, fetching, ref, digest, c, attestations) for c in candidates)
+    )
     bundles = tuple(f for f in found if isinstance(f, FetchedBundle))
     foreign = tuple(dict.fromkeys(f for f in found if isinstance(f, str)))
     if not (bundles or foreign or problems):
@@ -66,6 +74,7 @@ async def _fetch(
     ref: Reference,
     digest: str,
     referrer: str,
+    attestations: bool,
 ) -> FetchedBundle | str | None:
     """The referrer's bundle; or the other digest it is about; or None (not a bundle, gone)."""
     registry = discovery.registry
@@ -80,6 +89,8 @@ async def _fetch(
         if parsed.subject is not None and parsed.subject != digest:
             return parsed.subject
         if parsed.layer is None or parsed.subject is None:
+            return None
+        if not attestations and parsed.predicate_hint not in (None, COSIGN_SIGN_PREDICATE):
             return None
         layer_digest, size = parsed.layer
         if size > MAX_BUNDLE_SIZE:
