@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+import anyio
 import httpcore
 import httpx
 
@@ -130,8 +131,11 @@ class RegistryClient:
         await self._resolver.aclose()
 
     def prepare(self) -> None:
-        """What can be made before the first image without contacting any registry: the TLS
-        contexts (loading the system CAs takes ~0.1 s, which the first request would pay)."""
+        """What can be made before the first image without contacting any registry (called on
+        the event loop): the TLS contexts (loading the system CAs takes ~0.1 s, which the first
+        request would pay), and anyio's asyncio backend, which httpcore's connection pool loads
+        at its first lock (~10 ms of imports)."""
+        anyio.Event()
         self._ssl_context(None)
         for settings in self._trust().registries:
             if settings.ca_pem is not None:

@@ -47,10 +47,15 @@ _BACKGROUND_NICENESS = 10
 
 
 def _load_verifiers() -> int:
-    """A fresh worker's first job: import what checks signatures, so the first image a server
-    verifies does not also pay for that (the first request must not be several times the rest)."""
+    """A fresh worker's first job (and the server's own, at start): import what checks
+    signatures, so the first image a server verifies does not also pay for that (the first
+    request must not be several times the rest)."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
     import signet.formats.judge  # noqa: F401, PLC0415
 
+    ec.ECDSA(hashes.SHA256())  # its first use loads OpenSSL's backend (~3 ms)
     return os.getpid()
 
 
@@ -88,7 +93,9 @@ class CpuPool:
         self._closed = False
 
     def start(self) -> None:
-        """Start the worker processes now rather than on the first job."""
+        """Start the worker processes now rather than on the first job, and load here what
+        checks run here too (a cheap job may)."""
+        _load_verifiers()
         if self._processes:
             for express in {False, self._express_below is not None}:
                 self._pool(express).submit(_load_verifiers)
