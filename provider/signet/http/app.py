@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -76,11 +77,22 @@ def create_app(
     def answer(endpoint: str, started: float, items: list[Item], system_error: str) -> Response:
         return answer_encoded(endpoint, started, [item.encode() for item in items], system_error)
 
+    # Each labelled series looked up at its first use rather than on every request.
+    counted: dict[tuple[str, str], Any] = {}
+    timed: dict[str, Any] = {}
+
     def answer_encoded(
         endpoint: str, started: float, items: list[bytes], system_error: str
     ) -> Response:
-        metrics.requests.labels(endpoint, "error" if system_error else "ok").inc()
-        metrics.request_seconds.labels(endpoint).observe(time.perf_counter() - started)
+        result = "error" if system_error else "ok"
+        counter = counted.get((endpoint, result))
+        if counter is None:
+            counter = counted[endpoint, result] = metrics.requests.labels(endpoint, result)
+        counter.inc()
+        timer = timed.get(endpoint)
+        if timer is None:
+            timer = timed[endpoint] = metrics.request_seconds.labels(endpoint)
+        timer.observe(time.perf_counter() - started)
         return Response(response(items, system_error), media_type="application/json")
 
     async def validate(request: Request) -> Response:

@@ -274,6 +274,9 @@ def serve(options: ServeOptions) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        # Gatekeeper calls directly; X-Forwarded-* from a client would only be rewritten into
+        # the scope, per request, for nothing.
+        proxy_headers=False,
         lifespan="on",
     )
     main_server.append(uvicorn.Server(config))

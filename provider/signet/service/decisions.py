@@ -7,6 +7,7 @@ record) and counts each by reason (`signet_decisions_total`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -74,6 +75,7 @@ class Decisions:
         self._audit = audit  # the tamper-evident decision log, when there is one
         self._alerts = alerts  # the anomaly alerts, when they are on
         self._by_reason: dict[str, Any] = {}
+        self._pending: list[str] = []
 
     def record(
         self,
@@ -124,6 +126,24 @@ class Decisions:
                 counter = self._by_reason[reason] = self._metrics.decisions.labels(reason)
             counter.inc(count)
         if lines and decision_log.isEnabledFor(logging.INFO):
+            self._write(lines)
+
+    def _write(self, lines: list[str]) -> None:
+        """The lines of every request answered in one turn of the event loop, logged in one
+        call at its end (under load, one write for many requests); at once off the loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            decision_log.info("\n".join(lines))
+            return
+        if not self._pending:
+            loop.call_soon(self.flush)
+        self._pending.extend(lines)
+
+    def flush(self) -> None:
+        """Log the lines still waiting for the end of the loop's turn (at shutdown)."""
+        lines, self._pending = self._pending, []
+        if lines:
             decision_log.info("\n".join(lines))
 
 

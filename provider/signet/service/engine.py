@@ -140,6 +140,10 @@ class Engine:
 
     # -- validation -------------------------------------------------------------------------
 
+    def flush_log(self) -> None:
+        """Write the decision lines not written yet (they go at the end of a loop's turn)."""
+        self._decisions.flush()
+
     async def check_many(self, keys: Sequence[str]) -> list[Outcome]:
         """One outcome per key, in order; whatever is unfinished at the deadline is transient.
 
@@ -161,8 +165,10 @@ class Engine:
             outcomes.append(answer)
             if answer is None and index not in misses:
                 misses[index] = self._start_check(key, trust)
-        self._answer_hit.inc(len(keys) - len(misses))
-        self._answer_miss.inc(len(misses))
+        if len(misses) < len(keys):
+            self._answer_hit.inc(len(keys) - len(misses))
+        if misses:
+            self._answer_miss.inc(len(misses))
         if misses:
             # With a last-known-good store, its lookup for a key still running gets the end.
             spare = 0.0 if self._last_good is None else self._last_good.settings.lookup_timeout

@@ -40,6 +40,7 @@ class Runtime:
     alerts: Alerts | None = None  # started by whoever serves, closed here
 
     async def aclose(self) -> None:
+        self.engine.flush_log()
         if self.alerts is not None:
             await self.alerts.aclose()
         if self.shared is not None:
