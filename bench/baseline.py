@@ -72,6 +72,7 @@ def main() -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # as `signet serve`
         lifespan="off",
     )
     uvicorn.Server(config).run()
