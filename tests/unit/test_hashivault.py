@@ -187,8 +187,12 @@ def test_settings_from_the_environment_as_cosign_reads_them(tmp_path: Path) -> N
     with pytest.raises(UnusableKey, match="VAULT_CACERT /nowhere"):
         VaultSettings.from_environment({**env, "VAULT_CACERT": "/nowhere"})
     for address in ("ftp://v", "https://v/path", "v:8200"):
-        with pytest.raises(UnusableKey, match="is not http"):
+        with pytest.raises(UnusableKey, match=r"is not https://host\[:port\]"):
             VaultSettings(address, token="x")
+    with pytest.raises(UnusableKey, match="plain http would send the token in clear"):
+        VaultSettings("http://vault.example:8200", token="x")
+    for local in ("http://127.0.0.1:8200", "http://[::1]:8200", "http://localhost:8200"):
+        assert VaultSettings(local, token="x").origin == local
     with pytest.raises(UnusableKey, match="is not a path like 'transit'"):
         VaultSettings("https://v", token="x", transit_path="../sys")
 
@@ -243,7 +247,7 @@ KMS_KEY = "attestors:\n  - name: release\n    keys:\n      - kms: hashivault://r
             SECTION.replace("token_file: token", "token: abc") + KMS_KEY,
             "kms.hashivault: unknown field 'token'",
         ),
-        (SECTION.replace("https://vault.test:8200", "vault.test") + KMS_KEY, "is not http(s)"),
+        (SECTION.replace("https://vault.test:8200", "vault.test") + KMS_KEY, "is not https://"),
         (
             SECTION
             + KMS_KEY.replace(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -97,7 +98,12 @@ class VaultSettings:
     def __post_init__(self) -> None:
         url = httpx.URL(self.address)
         if url.scheme not in ("https", "http") or not url.host or url.path not in ("", "/"):
-            raise UnusableKey(f"Vault address {self.address!r} is not http(s)://host[:port]")
+            raise UnusableKey(f"Vault address {self.address!r} is not https://host[:port]")
+        if url.scheme == "http" and not _loopback(url.host):
+            raise UnusableKey(
+                f"Vault address {self.address!r}: plain http would send the token in clear; "
+                "use https (http is for a Vault on this machine only)"
+            )
         if (self.token is None) == (self.token_file is None):
             raise UnusableKey("give Vault a token or a token file (exactly one)")
         if not re.fullmatch(r"[\w\-]+(?:/[\w\-]+)*", self.transit_path, re.ASCII):
@@ -172,15 +178,21 @@ class VaultSettings:
             raise UnusableKey(f"{where}: token file {self.token_file} is empty")
         return token
 
-    def _tls(self) -> ssl.SSLContext | bool:
+    def _tls(self) -> ssl.SSLContext:
+        """The system's CAs; or, with a CA given, that CA alone."""
         if self.ca_pem is None:
-            return True
-        context = ssl.create_default_context()
+            return ssl.create_default_context()
         try:
-            context.load_verify_locations(cadata=self.ca_pem.decode("ascii", "replace"))
+            return ssl.create_default_context(cadata=self.ca_pem.decode("ascii", "replace"))
         except ssl.SSLError as exc:
             raise UnusableKey(f"Vault CA for {self.origin}: not PEM certificates: {exc}") from None
-        return context
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _data(where: str, status: int, raw: bytes) -> Any:
