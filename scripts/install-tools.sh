@@ -86,28 +86,36 @@ for version in "${COSIGN_VERSIONS[@]}"; do
   echo "cosign $version: built ($((SECONDS - started)) s)"
 done
 
-# go_tool NAME VERSION PACKAGE: install .tools/NAME-VERSION/NAME, built by `go install` at the
-# pinned version (the build's module version, from `go version -m`, tells a reusable binary).
-built_at() { [ -x "$1" ] && go version -m "$1" 2>/dev/null | grep -qE "^[[:space:]]+mod[[:space:]]+[^[:space:]]+[[:space:]]+$2([[:space:]]|\$)"; }
-
-go_tool() {
-  local name=$1 version=$2 package=$3
+# cached_tool NAME VERSION CHECK BUILD [ARG...]: .tools/NAME-VERSION/NAME, reused when `CHECK PATH
+# VERSION` accepts it, else copied from the user cache when CHECK accepts that copy, else made by
+# `BUILD OUT [ARG...]` (which writes OUT), checked, and kept in the user cache.
+cached_tool() {
+  local name=$1 version=$2 check=$3 build=$4
+  shift 4
   local dir=".tools/$name-$version" cached="$CACHE/$name-$version"
-  if built_at "$dir/$name" "$version"; then
+  if "$check" "$dir/$name" "$version"; then
     echo "$name $version: reused"
     return
   fi
-  local started=$SECONDS
   mkdir -p "$dir" "$cached"
-  if built_at "$cached/$name" "$version"; then
+  if "$check" "$cached/$name" "$version"; then
     cp "$cached/$name" "$dir/$name"
     echo "$name $version: copied from $CACHE"
     return
   fi
-  GOBIN="$PWD/$dir" go install "$package@$version"
+  local started=$SECONDS
+  "$build" "$PWD/$dir/$name" "$@"
+  "$check" "$dir/$name" "$version" || { echo "$name: the build is not $name $version" >&2; exit 1; }
   cp "$dir/$name" "$cached/$name"
   echo "$name $version: built ($((SECONDS - started)) s)"
 }
+
+# A `go install`ed binary's main-module version, from `go version -m`, tells a reusable one.
+built_at() { [ -x "$1" ] && go version -m "$1" 2>/dev/null | grep -qE "^[[:space:]]+mod[[:space:]]+[^[:space:]]+[[:space:]]+$2([[:space:]]|\$)"; }
+# go_install OUT PACKAGE@VERSION [FLAGS...]: `go install` into OUT's folder (OUT is named as the package).
+go_install() { local out=$1 package=$2; shift 2; GOBIN="$(dirname "$out")" go install "$@" "$package"; }
+# go_tool NAME VERSION PACKAGE: .tools/NAME-VERSION/NAME, built by `go install` at the pinned version.
+go_tool() { cached_tool "$1" "$2" built_at go_install "$3@$2"; }
 
 go_tool opa "$OPA_VERSION" github.com/open-policy-agent/opa
 go_tool gator "$GATOR_VERSION" github.com/open-policy-agent/gatekeeper/v3/cmd/gator
@@ -123,90 +131,57 @@ go_tool timestamp-server "$TIMESTAMP_AUTHORITY_VERSION" github.com/sigstore/time
 # are the same code either way.
 PROMTOOL_VERSION=v0.316.0
 PROMTOOL_TAGS=remove_all_sd
-promtool_dir=".tools/promtool-$PROMTOOL_VERSION"
-promtool_cached="$CACHE/promtool-$PROMTOOL_VERSION"
-promtool_built() { built_at "$1" "$PROMTOOL_VERSION" && go version -m "$1" | grep -qE "^[[:space:]]+build[[:space:]]+-tags=$PROMTOOL_TAGS\$"; }
-if promtool_built "$promtool_dir/promtool"; then
-  echo "promtool $PROMTOOL_VERSION: reused"
-else
-  mkdir -p "$promtool_dir" "$promtool_cached"
-  if promtool_built "$promtool_cached/promtool"; then
-    cp "$promtool_cached/promtool" "$promtool_dir/promtool"
-    echo "promtool $PROMTOOL_VERSION: copied from $CACHE"
-  else
-    started=$SECONDS
-    GOBIN="$PWD/$promtool_dir" go install -tags "$PROMTOOL_TAGS" "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
-    cp "$promtool_dir/promtool" "$promtool_cached/promtool"
-    echo "promtool $PROMTOOL_VERSION: built ($((SECONDS - started)) s)"
-  fi
-fi
+promtool_built() { built_at "$1" "$2" && go version -m "$1" | grep -qE "^[[:space:]]+build[[:space:]]+-tags=$PROMTOOL_TAGS\$"; }
+cached_tool promtool "$PROMTOOL_VERSION" promtool_built go_install \
+  "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION" -tags "$PROMTOOL_TAGS"
+
+# module_source MODULE@VERSION: a writable copy of a module's source, in a new temporary folder.
+module_source() {
+  (cd /tmp && go mod download "$1")
+  local work
+  work="$(mktemp -d)"
+  cp -r "$(go env GOMODCACHE)/$1/." "$work"
+  chmod -R u+w "$work"
+  echo "$work"
+}
+
 # Alertmanager, the real receiver the alerts' integration tests deliver to (tests/support/
 # alertmanager.py, tests/integration/test_alerts.py). Its module embeds the web UI's built assets
 # (ui/app/dist), which the module zip leaves out, so `go install` cannot build it: it is built
 # from a copy of the module source with a placeholder UI (the tests use only the API), its
 # version stamped in as Alertmanager's own release build does (checked by `--version`).
 ALERTMANAGER_VERSION=v0.35.0
-alertmanager_dir=".tools/alertmanager-$ALERTMANAGER_VERSION"
-alertmanager_cached="$CACHE/alertmanager-$ALERTMANAGER_VERSION"
-alertmanager_built() { [ -x "$1" ] && "$1" --version 2>/dev/null | grep -q "^alertmanager, version ${ALERTMANAGER_VERSION#v} "; }
-if alertmanager_built "$alertmanager_dir/alertmanager"; then
-  echo "alertmanager $ALERTMANAGER_VERSION: reused"
-else
-  mkdir -p "$alertmanager_dir" "$alertmanager_cached"
-  if alertmanager_built "$alertmanager_cached/alertmanager"; then
-    cp "$alertmanager_cached/alertmanager" "$alertmanager_dir/alertmanager"
-    echo "alertmanager $ALERTMANAGER_VERSION: copied from $CACHE"
-  else
-    started=$SECONDS
-    (cd /tmp && go mod download "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION")
-    alertmanager_source="$(go env GOMODCACHE)/github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION"
-    alertmanager_work="$(mktemp -d)"
-    cp -r "$alertmanager_source/." "$alertmanager_work"
-    chmod -R u+w "$alertmanager_work"
-    for ui in elm mantine; do
-      mkdir -p "$alertmanager_work/ui/app/dist/$ui"
-      echo "<!doctype html><title>Alertmanager</title><p>Built without the web UI." > "$alertmanager_work/ui/app/dist/$ui/index.html"
-    done
-    (cd "$alertmanager_work" && go build -o "$OLDPWD/$alertmanager_dir/alertmanager" -ldflags "-X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v}" ./cmd/alertmanager)
-    rm -rf "$alertmanager_work"
-    alertmanager_built "$alertmanager_dir/alertmanager" || { echo "alertmanager: the build does not report version $ALERTMANAGER_VERSION" >&2; exit 1; }
-    cp "$alertmanager_dir/alertmanager" "$alertmanager_cached/alertmanager"
-    echo "alertmanager $ALERTMANAGER_VERSION: built ($((SECONDS - started)) s)"
-  fi
-fi
+alertmanager_built() { [ -x "$1" ] && "$1" --version 2>/dev/null | grep -q "^alertmanager, version ${2#v} "; }
+build_alertmanager() {
+  local work
+  work="$(module_source "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION")"
+  for ui in elm mantine; do
+    mkdir -p "$work/ui/app/dist/$ui"
+    echo "<!doctype html><title>Alertmanager</title><p>Built without the web UI." > "$work/ui/app/dist/$ui/index.html"
+  done
+  (cd "$work" && go build -o "$1" -ldflags "-X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v}" ./cmd/alertmanager)
+  rm -rf "$work"
+}
+cached_tool alertmanager "$ALERTMANAGER_VERSION" alertmanager_built build_alertmanager
+
 # HashiCorp Vault, the real KMS behind `hashivault://` keys (tests/support/vault.py,
 # tests/integration/test_vault.py: `vault server -dev -dev-tls` with its Transit engine). Its
 # go.mod replaces api and sdk with folders the module zip leaves out (each is a module of its
 # own), so `go install` cannot build it: it is built from a copy of the module source with those
 # replaces dropped, taking the released api and sdk that v1.21.0's go.mod itself requires.
 VAULT_VERSION=v1.21.0
-vault_dir=".tools/vault-$VAULT_VERSION"
-vault_cached="$CACHE/vault-$VAULT_VERSION"
-vault_built() { [ -x "$1" ] && "$1" version 2>/dev/null | grep -q "^Vault $VAULT_VERSION,"; }
-if vault_built "$vault_dir/vault"; then
-  echo "vault $VAULT_VERSION: reused"
-else
-  mkdir -p "$vault_dir" "$vault_cached"
-  if vault_built "$vault_cached/vault"; then
-    cp "$vault_cached/vault" "$vault_dir/vault"
-    echo "vault $VAULT_VERSION: copied from $CACHE"
-  else
-    started=$SECONDS
-    (cd /tmp && go mod download "github.com/hashicorp/vault@$VAULT_VERSION")
-    vault_source="$(go env GOMODCACHE)/github.com/hashicorp/vault@$VAULT_VERSION"
-    vault_work="$(mktemp -d)"
-    cp -r "$vault_source/." "$vault_work"
-    chmod -R u+w "$vault_work"
-    for replaced in $(sed -n 's|^replace \(github.com/hashicorp/vault/[^ ]*\) => \./.*|\1|p' "$vault_work/go.mod"); do
-      (cd "$vault_work" && go mod edit -dropreplace="$replaced")
-    done
-    (cd "$vault_work" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$OLDPWD/$vault_dir/vault" .)
-    rm -rf "$vault_work"
-    vault_built "$vault_dir/vault" || { echo "vault: the build does not report version $VAULT_VERSION" >&2; exit 1; }
-    cp "$vault_dir/vault" "$vault_cached/vault"
-    echo "vault $VAULT_VERSION: built ($((SECONDS - started)) s)"
-  fi
-fi
+vault_built() { [ -x "$1" ] && "$1" version 2>/dev/null | grep -q "^Vault $2,"; }
+build_vault() {
+  local work replaced
+  work="$(module_source "github.com/hashicorp/vault@$VAULT_VERSION")"
+  for replaced in $(sed -n 's|^replace \(github.com/hashicorp/vault/[^ ]*\) => \./.*|\1|p' "$work/go.mod"); do
+    (cd "$work" && go mod edit -dropreplace="$replaced")
+  done
+  (cd "$work" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$1" .)
+  rm -rf "$work"
+}
+cached_tool vault "$VAULT_VERSION" vault_built build_vault
+
 # The e2e tests apply Gatekeeper's CRDs from its module source (charts/gatekeeper/crds).
 (cd /tmp && go mod download "github.com/open-policy-agent/gatekeeper/v3@$GATEKEEPER_VERSION")
 # ... and the Prometheus operator's ServiceMonitor CRD, to dry-run the chart's ServiceMonitor.
