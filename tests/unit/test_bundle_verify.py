@@ -5,6 +5,7 @@ bundles built and signed in the test, and real ones written by cosign v2.6.5 and
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from itertools import combinations
@@ -32,7 +33,7 @@ from signet.formats.sigstore_bundle.verify import FORMAT, BundleEvidence, Fetche
 from signet.formats.verdict import PRECEDENCE, Verdict, attestor_failure, merge
 from signet.model.report import AttestationFact, Failure, Report, SignatureFact
 from signet.reasons import DeterministicFailure, Reason
-from signet.trust.model import Attestor, TrustConfig, TrustedKey
+from signet.trust.model import Attestor, EvidenceSettings, TrustConfig, TrustedKey
 from tests.unit.stamps import NOW, unstamped
 
 D1 = "sha256:" + "1" * 64
@@ -390,6 +391,14 @@ def test_an_image_with_only_an_attestation_is_no_signature_and_reports_the_attes
     assert report.attestations == (
         AttestationFact("ci", "ci-0", FORMAT, SLSA_V1, PROVENANCE_FACTS),
     )
+
+
+def test_with_attestations_not_looked_for_an_unannounced_one_is_not_reported() -> None:
+    found = evidence(fetched(attestation(CI), None), bundle(CI))
+    config = dataclasses.replace(trust(ci=CI), evidence=EvidenceSettings(attestations=False))
+    report = judged(found, config)
+    assert report.verified == ("ci",)
+    assert report.attestations == ()
 
 
 def test_an_attestation_beside_a_signature_is_reported_with_the_signature() -> None:
