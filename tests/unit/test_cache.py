@@ -81,3 +81,24 @@ def test_clear() -> None:
     cache.clear()
     assert cache.get("k") is None
     assert len(cache) == 0
+
+
+def test_an_entry_stored_again_is_evicted_by_its_new_lifetime_not_its_old_one() -> None:
+    cache, clock = cache_with_clock(maxsize=2)
+    cache.put("other", 1, 100)
+    cache.put("k", 2, 1)
+    cache.put("k", 3, 100)
+    clock.now += 2  # past k's first lifetime, not its second
+    cache.put("new", 4, 100)  # full, nothing expired: the least recently used ("other") goes
+    assert (cache.get("k"), cache.get("other"), cache.get("new")) == (3, None, 4)
+
+
+def test_many_stores_of_the_same_keys_stay_bounded_and_correct() -> None:
+    cache, clock = cache_with_clock(maxsize=4)
+    for round_ in range(1000):
+        for key in "abc":
+            cache.put(key, round_, 10)
+        clock.now += 0.001
+    assert [cache.get(k) for k in "abc"] == [999, 999, 999]
+    clock.now += 10
+    assert [cache.get(k) for k in "abc"] == [None, None, None]
