@@ -49,6 +49,7 @@ class App:
             transport=self.fake.transport(),
         )
         self.metrics = parts.metrics
+        self.engine = parts.engine
         self.app = create_app(
             parts.engine,
             self.metrics,
@@ -262,3 +263,40 @@ async def test_metrics_count_requests_caches_and_registry_calls() -> None:
 
     assert "signet_verifications_total 1.0" in text
     assert 'signet_request_duration_seconds_bucket{endpoint="validate"' in text
+
+
+async def test_a_bug_in_an_endpoint_is_a_system_error_not_a_500(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = App()
+
+    async def broken(_: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(app.engine, "check_many", broken)
+    response = await app.post("/validate", request(f"{IMAGE}:v1"))
+    assert response["items"] == []
+    assert response["systemError"] == "INTERNAL_ERROR: KeyError"
+
+
+@pytest.mark.parametrize("path", ["/validate", "/mutate"])
+async def test_other_methods_on_the_endpoints_are_refused(path: str) -> None:
+    answer = await App().get(path)
+    assert answer.status_code == 405
+
+
+async def test_a_client_gone_before_its_body_gets_no_answer_and_costs_nothing() -> None:
+    app = App()
+    sent: list[object] = []
+    messages = iter([{"type": "http.request", "body": b"{", "more_body": True}])
+
+    async def receive() -> dict[str, object]:
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/validate", "headers": []}
+    await app.app(scope, receive, send)
+    assert sent == []
+    assert app.fake.seen == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -18,13 +18,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from signet.http.wire import BadRequest, Item, parse_request, response
 from signet.observe.metrics import Metrics
 from signet.reasons import DeterministicFailure, Reason, TransientFailure
 from signet.service.engine import Answer, Engine
 
-__all__ = ["AppSettings", "create_app", "health_routes"]
+__all__ = ["AppSettings", "ProviderApp", "create_app", "health_routes"]
 
 log = logging.getLogger("signet.app")
 
@@ -35,8 +36,111 @@ class AppSettings:
     max_keys: int = 1000
 
 
-class _TooLarge(Exception):
-    pass
+# An endpoint's work: the request's keys in, the encoded items and the systemError out.
+Endpoint = Callable[[list[str]], Awaitable[tuple[list[bytes], str]]]
+
+_JSON = (b"content-type", b"application/json")
+
+
+class ProviderApp:
+    """The ASGI app. Gatekeeper's two endpoints (POST /validate, /mutate) are answered here
+    directly — Gatekeeper calls them for every admission and every audited object, so they skip
+    routing and request/response objects — everything else by Starlette (health, metrics,
+    lifespan, wrong methods).
+
+    Every POST to an endpoint is answered 200 with a ProviderResponse: a body over the limit, one
+    that is not a ProviderRequest, and a bug all get a `systemError`, which the policy denies.
+    """
+
+    def __init__(
+        self,
+        endpoints: dict[str, Endpoint],
+        metrics: Metrics,
+        settings: AppSettings,
+        others: Starlette,
+    ) -> None:
+        self._endpoints = endpoints
+        self._settings = settings
+        self._others = others
+        self._metrics = metrics
+        # Each labelled series looked up at its first use rather than on every request.
+        self._counted: dict[tuple[str, str], Any] = {}
+        self._timed: dict[str, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._endpoints.get(scope["path"])
+            if endpoint is not None:
+                await self._answer(scope["path"][1:], endpoint, scope, receive, send)
+                return
+        await self._others(scope, receive, send)
+
+    async def _answer(
+        self, name: str, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        started = time.perf_counter()
+        keys = await self._keys(scope, receive)
+        if keys is None:
+            return  # the client went away before sending its body
+        if isinstance(keys, str):
+            items: list[bytes] = []
+            system_error = keys
+        else:
+            try:
+                items, system_error = await endpoint(keys)
+            except Exception as exc:  # a bug must deny, not crash the request
+                log.error("unexpected error answering /%s", name, exc_info=exc)
+                items = []
+                system_error = f"{Reason.INTERNAL_ERROR}: {type(exc).__name__}"
+        self._count(name, started, system_error)
+        body = response(items, system_error)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [_JSON, (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _count(self, name: str, started: float, system_error: str) -> None:
+        result = "error" if system_error else "ok"
+        counter = self._counted.get((name, result))
+        if counter is None:
+            counter = self._counted[name, result] = self._metrics.requests.labels(name, result)
+        counter.inc()
+        timer = self._timed.get(name)
+        if timer is None:
+            timer = self._timed[name] = self._metrics.request_seconds.labels(name)
+        timer.observe(time.perf_counter() - started)
+
+    async def _keys(self, scope: Scope, receive: Receive) -> list[str] | str | None:
+        """The request's keys, the systemError to answer with, or None if the client left."""
+        limit = self._settings.max_body_bytes
+        too_large = f"the request body is larger than {limit} bytes"
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                return too_large
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk: bytes = message.get("body", b"")
+            total += len(chunk)
+            if total > limit:
+                return too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        try:
+            return parse_request(b"".join(chunks), max_keys=self._settings.max_keys)
+        except BadRequest as exc:
+            return f"bad ProviderRequest: {exc}"
+        except Exception as exc:  # a body the parser did not foresee is refused, never a 500
+            log.warning("unparseable ProviderRequest", exc_info=exc)
+            return f"bad ProviderRequest: {type(exc).__name__}: {exc}"
 
 
 def create_app(
@@ -46,60 +150,8 @@ def create_app(
     ready: Callable[[], bool] = lambda: True,
     settings: AppSettings | None = None,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
-) -> Starlette:
-    settings = settings or AppSettings()
-
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            raise _TooLarge
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > settings.max_body_bytes:
-                raise _TooLarge
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def keys_of(request: Request) -> list[str] | str:
-        """The request's keys, or the systemError to answer with."""
-        try:
-            return parse_request(await read_body(request), max_keys=settings.max_keys)
-        except _TooLarge:
-            return f"the request body is larger than {settings.max_body_bytes} bytes"
-        except BadRequest as exc:
-            return f"bad ProviderRequest: {exc}"
-        except Exception as exc:  # a body the parser did not foresee is refused, never a 500
-            log.warning("unparseable ProviderRequest", exc_info=exc)
-            return f"bad ProviderRequest: {type(exc).__name__}: {exc}"
-
-    def answer(endpoint: str, started: float, items: list[Item], system_error: str) -> Response:
-        return answer_encoded(endpoint, started, [item.encode() for item in items], system_error)
-
-    # Each labelled series looked up at its first use rather than on every request.
-    counted: dict[tuple[str, str], Any] = {}
-    timed: dict[str, Any] = {}
-
-    def answer_encoded(
-        endpoint: str, started: float, items: list[bytes], system_error: str
-    ) -> Response:
-        result = "error" if system_error else "ok"
-        counter = counted.get((endpoint, result))
-        if counter is None:
-            counter = counted[endpoint, result] = metrics.requests.labels(endpoint, result)
-        counter.inc()
-        timer = timed.get(endpoint)
-        if timer is None:
-            timer = timed[endpoint] = metrics.request_seconds.labels(endpoint)
-        timer.observe(time.perf_counter() - started)
-        return Response(response(items, system_error), media_type="application/json")
-
-    async def validate(request: Request) -> Response:
-        started = time.perf_counter()
-        keys = await keys_of(request)
-        if isinstance(keys, str):
-            return answer("validate", started, [], keys)
+) -> ProviderApp:
+    async def validate(keys: list[str]) -> tuple[list[bytes], str]:
         outcomes = await engine.check_many(keys)
         items: list[bytes] = []
         transient: list[str] = []
@@ -108,13 +160,9 @@ def create_app(
                 items.append(outcome.item)
             else:
                 transient.append(f"{key}: {outcome}")
-        return answer_encoded("validate", started, items, "; ".join(transient))
+        return items, "; ".join(transient)
 
-    async def mutate(request: Request) -> Response:
-        started = time.perf_counter()
-        keys = await keys_of(request)
-        if isinstance(keys, str):
-            return answer("mutate", started, [], keys)
+    async def mutate(keys: list[str]) -> tuple[list[bytes], str]:
         pinned = await asyncio.gather(*(engine.pin(key) for key in keys), return_exceptions=True)
         items: list[Item] = []
         transient: list[str] = []
@@ -130,16 +178,22 @@ def create_app(
             else:  # a bug must deny, not crash the request
                 log.error("unexpected error while pinning %s", key, exc_info=result)
                 transient.append(f"{key}: {Reason.INTERNAL_ERROR}: {type(result).__name__}")
-        return answer("mutate", started, items, "; ".join(transient))
+        return [item.encode() for item in items], "; ".join(transient)
 
-    return Starlette(
+    async def wrong_method(_: Request) -> Response:  # never called: ProviderApp answers POST
+        raise AssertionError("POST to an endpoint reached the router")
+
+    others = Starlette(
         routes=[
-            Route("/validate", validate, methods=["POST"]),
-            Route("/mutate", mutate, methods=["POST"]),
+            # POSTs are answered by ProviderApp; these routes give other methods their 405.
+            Route("/validate", wrong_method, methods=["POST"]),
+            Route("/mutate", wrong_method, methods=["POST"]),
             *health_routes(metrics, ready),
         ],
         lifespan=lifespan,
     )
+    endpoints: dict[str, Endpoint] = {"/validate": validate, "/mutate": mutate}
+    return ProviderApp(endpoints, metrics, settings or AppSettings(), others)
 
 
 def health_routes(

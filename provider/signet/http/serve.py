@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from signet.alerts import Alerts, AlertSettings
 from signet.audit.writer import DecisionLog
 from signet.crypto.keyfile import Signer
-from signet.http.app import AppSettings, create_app, health_routes
+from signet.http.app import AppSettings, ProviderApp, create_app, health_routes
 from signet.http.console_server import ConsoleOptions, ConsoleServer
 from signet.http.heartbeat import Heartbeat
 from signet.observe.metrics import Metrics
@@ -162,7 +162,7 @@ def build(
     certificates: CertificateReloader | None = None,
     heartbeat: Heartbeat | None = None,
     console: ConsoleServer | None = None,
-) -> tuple[Starlette, Starlette, Engine]:
+) -> tuple[ProviderApp, Starlette, Engine]:
     """The app, the health app and the engine; raises TrustConfigError for an invalid config
     (so a started server always holds a loaded one)."""
     heartbeat = heartbeat or Heartbeat(lambda: True)

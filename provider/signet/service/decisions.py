@@ -95,13 +95,18 @@ class Decisions:
                 self._audit.submit(records)
             if self._alerts is not None:
                 self._alerts.observe(records)
-        now = f"{moment:.3f}"
+        head = (
+            f'{{"time":{moment:.3f},"level":"info","logger":"signet.decision",'
+            '"message":"decision","event":"decision",'
+        )
+        tail = f',"duration_ms":{duration_ms:.2f},"cached":'
+        cached_tail, fresh_tail = tail + "true}", tail + "false}"
         lines = []
         reasons: dict[str, int] = {}
         for index, (key, outcome) in enumerate(zip(keys, outcomes, strict=True)):
             if isinstance(outcome, Answer):
                 fields = outcome.log_fields
-                reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
+                reason = outcome.reason
             else:
                 fields = json.dumps(
                     {
@@ -113,13 +118,9 @@ class Decisions:
                     },
                     separators=(",", ":"),
                 )[1:-1]
-                reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
-            cached = "false" if index in fresh else "true"
-            lines.append(
-                f'{{"time":{now},"level":"info","logger":"signet.decision",'
-                f'"message":"decision","event":"decision",{fields},'
-                f'"duration_ms":{duration_ms:.2f},"cached":{cached}}}'
-            )
+                reason = outcome.reason
+            reasons[reason] = reasons.get(reason, 0) + 1
+            lines.append(head + fields + (fresh_tail if index in fresh else cached_tail))
         for reason, count in reasons.items():
             counter = self._by_reason.get(reason)
             if counter is None:
