@@ -3,17 +3,23 @@ and `auth.docker_config` are what make it reachable, and nothing else does."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpcore
 import pytest
 
 from signet.http.devcerts import write_dev_certs
+from signet.model.reference import parse
 from signet.model.report import Report
 from signet.reasons import Reason, TransientFailure
+from signet.service import runtime
+from signet.trust.config import load
 from tests.support.images import push_image
 from tests.support.registry import Registry, ServerTLS, run_registry
 
@@ -94,3 +100,45 @@ def test_without_credentials_basic_auth_fails(secure: Secure, tmp_path: Path) ->
     (outcome,) = check(secure.trust(tmp_path, credentials=False), secure.image)
     assert isinstance(outcome, TransientFailure)
     assert outcome.reason is Reason.REGISTRY_AUTH_FAILED
+
+
+class _CountingBackend(httpcore.AnyIOBackend):
+    """httpcore's own network backend, counting the connections it opens."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.connections += 1
+        return await super().connect_tcp(host, port, timeout, local_address, socket_options)
+
+
+def test_one_connection_serves_tag_lookups_and_the_manifests_after_them(
+    secure: Secure, tmp_path: Path
+) -> None:
+    """A HEAD's answer closed unread would make httpcore drop its connection, and every image
+    would pay a new TLS handshake for the GET after its tag's HEAD."""
+    network = _CountingBackend()
+    trust = load(secure.trust(tmp_path))
+    ref = parse(secure.image)
+
+    async def run() -> list[str]:
+        parts = runtime.build(lambda: trust, network=network)
+        try:
+            digests = []
+            for _ in range(3):
+                digests.append(await parts.registry.resolve(ref))
+                assert await parts.registry.manifest(ref, digests[-1]) is not None
+            return digests
+        finally:
+            await parts.aclose()
+
+    assert asyncio.run(run()) == [secure.digest] * 3
+    assert network.connections == 1

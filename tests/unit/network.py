@@ -115,7 +115,8 @@ class _MemoryStream(httpcore.AsyncNetworkStream):
             )
             or b""
         )
-        self._body = response.aiter_raw()
+        # A HEAD answer has headers only, as a real server sends it.
+        self._body = _nothing() if method == b"HEAD" else response.aiter_raw()
         return True
 
     async def _next_chunk(self) -> None:
@@ -135,3 +136,8 @@ class _MemoryStream(httpcore.AsyncNetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         return False if info == "is_readable" else None
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""

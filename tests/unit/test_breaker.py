@@ -15,6 +15,7 @@ from signet.oci.breaker import Breakers, BreakerSettings, Outage, State, retry_a
 from signet.oci.client import Limits, RegistryClient
 from signet.reasons import Reason, TransientFailure
 from signet.trust.model import TrustConfig
+from tests.unit.fakes import streamed
 
 HOST = "registry.test"
 DOWN = Outage("503 to GET /v2/")
@@ -144,7 +145,7 @@ def test_the_breaker_can_be_turned_off() -> None:
 def client(answer: list[httpx.Response], metrics: Metrics | None = None) -> RegistryClient:
     def handle(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        return answer[0]
+        return streamed(answer[0].status_code, answer[0].headers, b"")  # as a network sends it
 
     calls.clear()
     return RegistryClient(

@@ -551,6 +551,10 @@ class RegistryClient:
 
 async def _read_capped(response: httpx.Response, max_bytes: int, host: str, method: str) -> bytes:
     if method == "HEAD":
+        # A HEAD answer has no body, but reading its end is what lets httpcore keep the
+        # connection: closed unread, it is dropped and the next request connects again.
+        async for _ in response.aiter_raw():
+            pass
         return b""
     encoding = response.headers.get("Content-Encoding", "identity").lower()
     if encoding not in ("identity", ""):
