@@ -14,9 +14,6 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from Crypto.Hash import SHA512
-from Crypto.PublicKey import ECC
-from Crypto.Signature import eddsa
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -135,6 +132,12 @@ def _verify_ed25519ph(der: bytes, message: bytes, signature: bytes) -> bool:
     """RFC 8032 Ed25519ph: Ed25519 over SHA-512(message) with the "ph" domain separation."""
     if len(signature) != 64:
         return False
+    # Imported at the first Ed25519 key, not at start: pycryptodome loads cffi's C parser
+    # (~6 MiB in every process that imports it) and most clusters trust no Ed25519 key.
+    from Crypto.Hash import SHA512  # noqa: PLC0415
+    from Crypto.PublicKey import ECC  # noqa: PLC0415
+    from Crypto.Signature import eddsa  # noqa: PLC0415
+
     verifier = eddsa.new(ECC.import_key(der), "rfc8032")
     try:
         verifier.verify(SHA512.new(message), signature)
