@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .procs import free_port, stop
+from .procs import free_port, stop_all
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / ".tools" / "kube-v1.34.4"
@@ -320,8 +320,7 @@ def run_gatekeeper(work: Path, *, shutdown_delay: int = 10) -> Iterator[Gatekeep
         gatekeeper.apply(webhook_configurations(webhook_port, ca_bundle))
         yield gatekeeper
     finally:
-        for process in reversed(processes):
-            stop(process)
+        stop_all(list(reversed(processes)))
 
 
 def webhook_configurations(port: int, ca_bundle: str, *, mutating_only: bool = False) -> str:

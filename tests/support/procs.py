@@ -6,6 +6,7 @@ import random
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 
 import httpx
 
@@ -48,9 +49,20 @@ def wait_for_http(
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     """Terminate, and kill if it does not exit within 10 s."""
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_all([process])
+
+
+def stop_all(processes: Sequence[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
+    """Terminate them all at once, in the order given, and kill what has not exited `grace`
+    seconds later: one wait for all, not one each (a kube-apiserver signalled while it starts
+    can take 20 s to exit; after its etcd, three such waits outlast a Ctrl-C's patience)."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

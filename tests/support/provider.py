@@ -15,7 +15,7 @@ import httpx
 
 from signet.http.devcerts import DevCerts, write_dev_certs
 
-from .procs import free_port, stop
+from .procs import free_port, stop, stop_all
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,7 @@ def run_provider(
             _wait_ready(provider, process)
             yield provider
         finally:
-            for started in provider.processes:
-                stop(started)
+            stop_all(provider.processes)
 
 
 def _wait_ready(provider: Provider, process: subprocess.Popen[bytes]) -> None:
