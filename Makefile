@@ -62,6 +62,7 @@ bench: venv tools
 	$(BIN)/python bench/hostile.py
 	$(BIN)/python bench/keyless.py
 	$(BIN)/python bench/outage.py
+	$(BIN)/python bench/replicas.py
 
 # The fuzzers at length: Hypothesis with 5,000 examples per property, then atheris for
 # FUZZ_SECONDS per target (crashes land in fuzz-artifacts/). `make test` runs both, bounded.
