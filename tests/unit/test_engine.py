@@ -292,6 +292,39 @@ async def test_one_verification_for_a_hundred_concurrent_checks() -> None:
     assert len(fake.requests_to("/manifests/new")) == 1
 
 
+async def test_a_hundred_concurrent_requests_for_one_key_share_one_answer() -> None:
+    fake, key = FakeRegistry(), new_key()
+    fake.signed_image(REPO, "new", key)
+    fake.faults["/v2/"] = stall(0.01)
+    setup = Setup(trust_for(key), fake, deadline=5)
+
+    outcomes: list[list[Outcome]] = await asyncio.gather(
+        *(setup.engine.check_many([f"{IMAGE}:new"]) for _ in range(100))
+    )
+
+    first = outcomes[0][0]
+    assert isinstance(first, Answer) and first.report.verified == ("team-0",)
+    assert all(o[0] is first for o in outcomes), "one answer built, not one per request"
+
+
+async def test_a_request_past_its_deadline_does_not_end_a_shared_check_for_the_others() -> None:
+    fake, key = FakeRegistry(), new_key()
+    fake.signed_image(REPO, "v1", key)
+    fake.faults[".sig"] = stall(0.5)  # the check takes ~0.5 s; each request waits 0.4 s
+    setup = Setup(trust_for(key), fake, deadline=0.4, request_timeout=1.0)
+
+    async def later() -> Outcome:
+        await asyncio.sleep(0.2)  # joins the first request's check, and waits until ~0.6 s
+        return await setup.outcome(f"{IMAGE}:v1")
+
+    first, second = await asyncio.gather(setup.outcome(f"{IMAGE}:v1"), later())
+    assert isinstance(first, TransientFailure), first
+    assert first.reason is Reason.DEADLINE_EXCEEDED
+    assert isinstance(second, Answer), second
+    assert second.report.verified == ("team-0",)
+    assert setup.verifications() == 1
+
+
 # -- caching ------------------------------------------------------------------------------------
 
 

@@ -121,6 +121,8 @@ class Engine:
             self.settings.cache_size
         )
         self._checks_per_host: dict[str, int] = {}
+        # Checks running, by (key, trust fingerprint): what a request for the same key joins.
+        self._answering: dict[tuple[str, str], asyncio.Future[Outcome]] = {}
         # Signature checks queued or running, by verdict key (see _check_signatures).
         self._checking: dict[tuple[str, str, str, str], asyncio.Future[Report]] = {}
         cache = metrics.cache
@@ -215,15 +217,24 @@ class Engine:
         )
 
     def _start_check(self, key: str, trust: TrustConfig) -> asyncio.Future[Outcome]:
-        try:
-            host: str | None = parse(key).api_host
-        except InvalidReference:
-            host = None
-        task = asyncio.ensure_future(self._check_one(key, trust))
-        if host is not None:
-            self._checks_per_host[host] = self._checks_per_host.get(host, 0) + 1
-            task.add_done_callback(lambda _: self._check_done(host))
-        return task
+        """The key's check: the one already running for it under this trust, or a new one.
+
+        A burst of requests for one new image then builds one answer, not one per request.
+        Each request waits on its own shield, so its deadline ends its wait, not the check:
+        the others keep waiting, and the answer still reaches the cache."""
+        running = self._answering.get((key, trust.fingerprint))
+        if running is None:
+            running = asyncio.ensure_future(self._check_one(key, trust))
+            self._answering[key, trust.fingerprint] = running
+            running.add_done_callback(lambda _: self._answering.pop((key, trust.fingerprint)))
+            try:
+                host: str | None = parse(key).api_host
+            except InvalidReference:
+                host = None
+            if host is not None:
+                self._checks_per_host[host] = self._checks_per_host.get(host, 0) + 1
+                running.add_done_callback(lambda _: self._check_done(host))
+        return asyncio.shield(running)
 
     def _check_done(self, host: str) -> None:
         left = self._checks_per_host[host] - 1
