@@ -77,6 +77,10 @@ class Replica:
 
 @contextlib.asynccontextmanager
 async def replicas(url: str, count: int = 2, **settings: float) -> AsyncIterator[list[Replica]]:
+    # A second per call unless a test is about timeouts: the default 0.1 s is a production
+    # choice (a slow store costs a verification, not an admission), and a busy CI machine has
+    # taken longer than that to connect, authenticate and ping.
+    settings.setdefault("timeout", 1.0)
     config = SharedCacheSettings(url, SECRET, PASSWORD, **settings)  # type: ignore[arg-type]
     started = [Replica(config) for _ in range(count)]
     try:
@@ -199,7 +203,7 @@ async def test_a_hung_store_costs_at_most_the_timeout_then_is_left_alone(
     server: RedisServer,
 ) -> None:
     key = new_key()
-    async with replicas(server.url, count=1, backoff=0.5) as (replica,):
+    async with replicas(server.url, count=1, backoff=0.5, timeout=0.1) as (replica,):
         server.pause()
         try:
             started = time.monotonic()
