@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -450,6 +454,33 @@ async def test_work_runs_in_a_worker_process_and_survives_its_death() -> None:
         assert await pool.run(1, os.getpid) not in (pid, os.getpid()), "a new worker took over"
     finally:
         pool.close()
+
+
+def test_the_workers_do_not_import_the_servers_main_module(tmp_path: Path) -> None:
+    """Spawn re-imports the parent's `__main__` in each child; `signet serve`'s is the whole CLI
+    (HTTP server and client, ...: ~20 MiB per worker), of which the workers run nothing."""
+    main = tmp_path / "serve.py"  # a script as `__main__`, as the console script `signet` is
+    main.write_text(
+        "import asyncio, json, sys\n"
+        "import signet.cli  # what the server's __main__ imports\n"
+        "from signet.service.workers import CpuPool\n"
+        "if __name__ == '__main__':\n"
+        "    pool = CpuPool(processes=True, express_below=10)\n"
+        "    pool.start()\n"
+        "    modules = \"sorted(__import__('sys').modules)\"\n"
+        "    async def ask():\n"
+        "        return [await pool.run(cost, eval, modules) for cost in (1, 100)]\n"
+        "    print(json.dumps(asyncio.run(ask())))\n"
+        "    pool.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(main)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    express, general = json.loads(done.stdout)
+    for loaded in (express, general):
+        assert "signet.formats.judge" in loaded  # what checks signatures, loaded at start
+        assert not {"signet.cli", "httpx", "starlette"} & set(loaded)
 
 
 async def test_a_real_verification_crosses_the_process_boundary() -> None:

@@ -31,8 +31,10 @@ import heapq
 import itertools
 import multiprocessing
 import os
+import sys
 import threading
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -98,7 +100,7 @@ class CpuPool:
         _load_verifiers()
         if self._processes:
             for express in {False, self._express_below is not None}:
-                self._pool(express).submit(_load_verifiers)
+                self._pool(express)
 
     async def run(self, cost: int, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` on a worker; `cost` orders the queue (cheapest first)."""
@@ -184,11 +186,15 @@ class CpuPool:
         with self._executor_lock:
             executor = self._executors.get(express)
             if executor is None:
+                workers = 1 if express else self._workers - (self._express_below is not None)
                 executor = self._executors[express] = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=1 if express else self._workers - (self._express_below is not None),
+                    max_workers=workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=None if express else _run_in_the_background,
                 )
+                with _main_left_behind():
+                    for _ in range(workers):  # each submit starts a process while none is idle
+                        executor.submit(_load_verifiers)
             return executor
 
     def close(self) -> None:
@@ -219,6 +225,25 @@ class CpuPool:
 
     def __len__(self) -> int:
         return len(self._queue)
+
+
+_MAIN_SWAP = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_left_behind() -> Iterator[None]:
+    """Workers started here do not import the server's `__main__`. Spawn re-imports it in each
+    child (so that functions defined there unpickle), and for `signet serve` that is the whole
+    CLI — HTTP server and client, Prometheus, YAML — ~20 MiB in each worker, which runs none of
+    it: its jobs are functions of signet's own modules. So processes are started while an empty
+    module stands in for `__main__` (the swap is one synchronous `Process.start` long)."""
+    with _MAIN_SWAP:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
 
 
 def _run_in_the_background() -> None:
