@@ -133,7 +133,7 @@ def _verify_ed25519ph(der: bytes, message: bytes, signature: bytes) -> bool:
     if len(signature) != 64:
         return False
     # Imported at the first Ed25519 key, not at start: pycryptodome loads cffi's C parser
-    # (~6 MiB in every process that imports it) and most clusters trust no Ed25519 key.
+    # (~3 MiB in every process that imports it) and most clusters trust no Ed25519 key.
     from Crypto.Hash import SHA512  # noqa: PLC0415
     from Crypto.PublicKey import ECC  # noqa: PLC0415
     from Crypto.Signature import eddsa  # noqa: PLC0415

@@ -236,7 +236,7 @@ def _main_left_behind() -> Iterator[None]:
     child (so that functions defined there unpickle), and for `signet serve` that is the whole
     CLI — HTTP server and client, Prometheus, YAML — ~20 MiB in each worker, which runs none of
     it: its jobs are functions of signet's own modules. So processes are started while an empty
-    module stands in for `__main__` (the swap is one synchronous `Process.start` long)."""
+    module stands in for `__main__` (only while the processes start, which is synchronous)."""
     with _MAIN_SWAP:
         main = sys.modules["__main__"]
         sys.modules["__main__"] = types.ModuleType("__main__")
