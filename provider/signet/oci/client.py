@@ -1,11 +1,11 @@
 """The registry client: resolve tags, fetch manifests and blobs, push (for `signet sign`).
 
 Registries are attacker-controlled input: anyone who can create a pod can name one. So:
-- every body is streamed under a size cap, and every call runs under a deadline;
+- every body is streamed under a size cap (see `responses`), every call runs under a deadline;
 - every manifest and blob fetched by digest is hashed and compared with that digest;
 - redirects and token realms are followed by hand, never downgrading HTTPS to HTTP; every
-  connection's address is checked (see `egress`) — a redirect or realm may lead only to globally
-  reachable addresses, unless its host is configured;
+  connection's address is checked (see `egress`, under each of the `pools`) — a redirect or
+  realm may lead only to globally reachable addresses, unless its host is configured;
 - credentials go only where `auth` allows, never along a redirect to another origin;
 - plain HTTP only for registries the trust config lists as `insecure`;
 - at most a few calls per registry host at a time (see `slots`), and none while the host's
@@ -15,16 +15,13 @@ Registries are attacker-controlled input: anyone who can create a pod can name o
 from __future__ import annotations
 
 import asyncio
-import collections
 import hashlib
-import ssl
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-import anyio
 import httpcore
 import httpx
 
@@ -40,8 +37,10 @@ from signet.oci.breaker import (
 )
 from signet.oci.budget import Budgets, BudgetSettings
 from signet.oci.dns import Resolver
-from signet.oci.egress import EgressTransport, Policy
+from signet.oci.egress import Policy
 from signet.oci.media import MANIFEST_ACCEPT, OCI_INDEX
+from signet.oci.pools import ConnectionPools
+from signet.oci.responses import hint, path_of, read_capped, status_failure
 from signet.oci.slots import HostSlots
 from signet.reasons import DeterministicFailure, Reason, TransientFailure
 from signet.trust.model import RegistrySettings, TrustConfig
@@ -49,9 +48,6 @@ from signet.trust.model import RegistrySettings, TrustConfig
 __all__ = ["Limits", "Manifest", "Page", "RegistryClient"]
 
 _MAX_REDIRECTS: Final = 3
-_MAX_POOLS: Final = 256
-_SPARE_CONNECTIONS: Final = 4
-_PoolKey = tuple[str, bool, bytes | None, Policy]
 _MAX_ERROR_BYTES: Final = 4 * 1024
 # Metric label values are kept per host; past this many hosts, calls are counted as "other".
 _MAX_HOST_LABELS: Final = 64
@@ -106,15 +102,16 @@ class RegistryClient:
         self._limits = limits or Limits()
         self._metrics = metrics
         self._on_breaker = on_breaker
-        self._transport = transport
-        self._network = network
         self._resolver = resolver or Resolver(timeout=self._limits.request_timeout)
-        # One connection pool per host (and policy): httpx scans every connection of a pool on
-        # every request, so one shared pool grows slower with every registry in use.
-        self._clients: collections.OrderedDict[_PoolKey, httpx.AsyncClient] = (
-            collections.OrderedDict()
+        self._pools = ConnectionPools(
+            trust,
+            per_host=self._limits.per_host,
+            request_timeout=self._limits.request_timeout,
+            private_hosts=self._limits.private_hosts,
+            resolver=self._resolver,
+            transport=transport,
+            network=network,
         )
-        self._contexts: dict[bytes | None, ssl.SSLContext] = {}
         self._slots = HostSlots(self._limits.per_host, self._limits.max_waiting_per_host)
         self._breakers = Breakers(
             self._limits.breaker, on_state=self._breaker_state, on_reject=self._breaker_rejected
@@ -122,24 +119,15 @@ class RegistryClient:
         self._budgets = Budgets(self._limits.budget, on_wait=self._budget_used)
         self._auth = Authenticator(trust, self._settings, self._send_for_token)
         self._counted_hosts: set[str] = set()
-        self._closing: set[asyncio.Future[None]] = set()
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        await self._pools.aclose()
         await self._resolver.aclose()
 
     def prepare(self) -> None:
         """What can be made before the first image without contacting any registry (called on
-        the event loop): the TLS contexts (loading the system CAs takes ~0.1 s, which the first
-        request would pay), and anyio's asyncio backend, which httpcore's connection pool loads
-        at its first lock (~10 ms of imports)."""
-        anyio.Event()
-        self._ssl_context(None)
-        for settings in self._trust().registries:
-            if settings.ca_pem is not None:
-                self._ssl_context(settings.ca_pem)
+        the event loop; see ConnectionPools.prepare)."""
+        self._pools.prepare(self._trust().registries)
 
     @property
     def capacity(self) -> int:
@@ -309,7 +297,7 @@ class RegistryClient:
                     self._count(host, "timeout")
                     raise TransientFailure(
                         Reason.REGISTRY_TIMEOUT,
-                        f"{host} did not answer {method} {_path_of(url)} "
+                        f"{host} did not answer {method} {path_of(url)} "
                         f"within {self._limits.request_timeout}s",
                     ) from exc
         except TransientFailure as failure:
@@ -326,7 +314,7 @@ class RegistryClient:
             self._breakers.abandoned(host, probe)
             raise
         status = response.status_code
-        why = f"{status} to {method} {_path_of(url)}"
+        why = f"{status} to {method} {path_of(url)}"
         outage = outage_of_status(status, response.headers, why)
         if outage is None:
             self._breakers.succeeded(host, probe)
@@ -334,7 +322,7 @@ class RegistryClient:
             self._breakers.failed(host, probe, outage)
         if status in ok or (status == 404 and method in ("GET", "HEAD")):
             return response, body
-        raise _status_failure(host, method, url, status, response.headers)
+        raise status_failure(host, method, url, status, response.headers)
 
     async def _send_authorized(
         self,
@@ -399,7 +387,7 @@ class RegistryClient:
             # The registry an image names is reached under the NAMED policy; wherever it sends
             # us (another host) only under FOREIGN.
             policy = Policy.NAMED if target_host == named else Policy.FOREIGN
-            client = self._client(target_host, self._settings(target_host), policy)
+            client = self._pools.client(target_host, self._settings(target_host), policy)
             try:
                 request = client.build_request(
                     method, url, headers=request_headers, content=content
@@ -416,7 +404,7 @@ class RegistryClient:
                 self._count(target_host, "connection_error")
                 raise TransientFailure(
                     Reason.REGISTRY_UNAVAILABLE,
-                    f"cannot reach {target_host}: {exc or type(exc).__name__}{_hint(exc)}",
+                    f"cannot reach {target_host}: {exc or type(exc).__name__}{hint(exc)}",
                 ) from exc
             try:
                 self._count(target_host, response.status_code)
@@ -433,7 +421,7 @@ class RegistryClient:
                     self._check_redirect(url, next_url)
                     url = next_url
                     continue
-                body = await _read_capped(response, max_bytes, target_host, method)
+                body = await read_capped(response, max_bytes, target_host, method)
                 return response, body
             finally:
                 await response.aclose()
@@ -462,60 +450,6 @@ class RegistryClient:
 
     def _settings(self, host: str) -> RegistrySettings:
         return self._trust().registry(host) or RegistrySettings(host)
-
-    def _configured(self, host: str, port: int) -> bool:
-        """Whether the trust config (or the limits) lists `host`: then it may be anywhere."""
-        trust = self._trust()
-        listed = {r.host for r in trust.registries} | {
-            h for r in trust.registries for h in r.realms
-        }
-        listed |= self._limits.private_hosts
-        name = f"[{host}]" if ":" in host else host
-        return name in listed or f"{name}:{port}" in listed
-
-    def _client(self, host: str, settings: RegistrySettings, policy: Policy) -> httpx.AsyncClient:
-        key = (host, settings.insecure, settings.ca_pem, policy)
-        client = self._clients.get(key)
-        if client is not None:
-            self._clients.move_to_end(key)
-        else:
-            limits = httpx.Limits(
-                max_connections=self._limits.per_host + _SPARE_CONNECTIONS,
-                max_keepalive_connections=self._limits.per_host,
-            )
-            transport = self._transport or EgressTransport(
-                verify=self._ssl_context(settings.ca_pem),
-                limits=limits,
-                policy=policy,
-                resolver=self._resolver,
-                configured=self._configured,
-                network=self._network,
-            )
-            client = httpx.AsyncClient(
-                transport=transport,
-                follow_redirects=False,
-                timeout=httpx.Timeout(self._limits.request_timeout),
-                limits=limits,
-                trust_env=False,
-            )
-            self._clients[key] = client
-            if len(self._clients) > _MAX_POOLS:  # the least recently used host's pool goes
-                _, evicted = self._clients.popitem(last=False)
-                task = asyncio.ensure_future(evicted.aclose())
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
-        return client
-
-    def _ssl_context(self, ca_pem: bytes | None) -> ssl.SSLContext:
-        """Made once per CA (loading the default CAs takes tens of milliseconds)."""
-        context = self._contexts.get(ca_pem)
-        if context is None:
-            if ca_pem is None:
-                context = httpx.create_ssl_context(trust_env=False)  # as before: env ignored
-            else:
-                context = ssl.create_default_context(cadata=ca_pem.decode())
-            self._contexts[ca_pem] = context
-        return context
 
     def _count(self, host: str, status: int | str) -> None:
         """One call, by its HTTP status, or `timeout` / `connection_error` when none came."""
@@ -547,73 +481,3 @@ class RegistryClient:
                 return "other"
             self._counted_hosts.add(host)
         return host
-
-
-async def _read_capped(response: httpx.Response, max_bytes: int, host: str, method: str) -> bytes:
-    if method == "HEAD":
-        # A HEAD answer has no body, but reading its end is what lets httpcore keep the
-        # connection: closed unread, it is dropped and the next request connects again.
-        async for _ in response.aiter_raw():
-            pass
-        return b""
-    encoding = response.headers.get("Content-Encoding", "identity").lower()
-    if encoding not in ("identity", ""):
-        raise TransientFailure(
-            Reason.REGISTRY_UNAVAILABLE, f"{host} sent a {encoding}-encoded body"
-        )
-    declared = response.headers.get("Content-Length")
-    # ASCII digits only: str.isdigit() also accepts '¹', which int() refuses (found by fuzzing).
-    if (
-        declared is not None
-        and declared.isascii()
-        and declared.isdigit()
-        and int(declared) > max_bytes
-    ):
-        _raise_oversized(response, max_bytes, host)
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in response.aiter_raw():
-        total += len(chunk)
-        if total > max_bytes:
-            _raise_oversized(response, max_bytes, host)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _raise_oversized(response: httpx.Response, max_bytes: int, host: str) -> None:
-    if response.status_code == 200:
-        raise DeterministicFailure(
-            Reason.LIMIT_EXCEEDED,
-            f"{host} sent more than {max_bytes} bytes for {response.request.url.path}",
-        )
-    raise TransientFailure(
-        Reason.REGISTRY_UNAVAILABLE, f"{host} sent an oversized {response.status_code} answer"
-    )
-
-
-def _status_failure(
-    host: str, method: str, url: str, status: int, headers: httpx.Headers
-) -> TransientFailure:
-    where = f"{host} answered {status} to {method} {_path_of(url)}"
-    if status == 429:
-        retry = headers.get("Retry-After")
-        return TransientFailure(
-            Reason.REGISTRY_RATE_LIMITED, where + (f" (retry after {retry}s)" if retry else "")
-        )
-    if status in (401, 403):
-        return TransientFailure(Reason.REGISTRY_AUTH_FAILED, where)
-    return TransientFailure(Reason.REGISTRY_UNAVAILABLE, where)
-
-
-def _path_of(url: str) -> str:
-    return urllib.parse.urlsplit(url).path
-
-
-def _hint(exc: Exception) -> str:
-    """What to do about a TLS handshake that met a plain-HTTP server (OpenSSL's words for it)."""
-    if "WRONG_VERSION_NUMBER" in str(exc):
-        return (
-            " (it seems to speak plain HTTP: if it must, list it in the trust config's "
-            "registries with insecure: true)"
-        )
-    return ""
