@@ -127,7 +127,7 @@ class RegistryClient:
     def prepare(self) -> None:
         """What can be made before the first image without contacting any registry (called on
         the event loop; see ConnectionPools.prepare)."""
-        self._pools.prepare(self._trust().registries)
+        self._pools.prepare()
 
     @property
     def capacity(self) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Final
 
 import anyio
@@ -56,13 +56,13 @@ class ConnectionPools:
         self._contexts: dict[bytes | None, ssl.SSLContext] = {}
         self._closing: set[asyncio.Future[None]] = set()
 
-    def prepare(self, registries: Iterable[RegistrySettings]) -> None:
+    def prepare(self) -> None:
         """The TLS contexts (loading the system CAs takes ~0.1 s, which the first request would
         pay), and anyio's asyncio backend, which httpcore's connection pool loads at its first
         lock (~10 ms of imports)."""
         anyio.Event()
         self._ssl_context(None)
-        for settings in registries:
+        for settings in self._trust().registries:
             if settings.ca_pem is not None:
                 self._ssl_context(settings.ca_pem)
 

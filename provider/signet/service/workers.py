@@ -100,7 +100,7 @@ class CpuPool:
         _load_verifiers()
         if self._processes:
             for express in {False, self._express_below is not None}:
-                self._pool(express)
+                self._pool(express)  # made with its processes started
 
     async def run(self, cost: int, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` on a worker; `cost` orders the queue (cheapest first)."""
